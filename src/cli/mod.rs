@@ -1,0 +1,258 @@
+//! The command-line face: argument parsing (clap derive) and dispatch. The library does the
+//! work; this module turns its results into text, progress bars and exit codes.
+
+mod protect;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{ExportFormat, Strength};
+use crate::device::DeviceChoice;
+use crate::protect::MethodId;
+
+/// Exit code: every photo was protected.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: something is wrong with the command line or the job as a whole.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: the job ran but some photos failed.
+pub const EXIT_SOME_FAILED: u8 = 3;
+/// Exit code: cancelled with Ctrl-C (finished photos are kept).
+pub const EXIT_CANCELLED: u8 = 130;
+/// Exit code: an unexpected internal failure.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Protect photos from being used to train machine-learning models.
+#[derive(Debug, Parser)]
+#[command(name = "unlearnable", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do. Without a command, the desktop app opens.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Protect photos and write the protected copies into an output folder.
+    Protect(ProtectArgs),
+    /// List the protection methods with a one-line explanation each.
+    Methods,
+}
+
+/// Strength presets on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StrengthArg {
+    /// ε = 4/255: barely visible, weakest.
+    Low,
+    /// ε = 8/255: the research default.
+    Medium,
+    /// ε = 16/255: strongest, grain visible in smooth areas.
+    High,
+}
+
+impl From<StrengthArg> for Strength {
+    fn from(s: StrengthArg) -> Self {
+        match s {
+            StrengthArg::Low => Strength::Low,
+            StrengthArg::Medium => Strength::Medium,
+            StrengthArg::High => Strength::High,
+        }
+    }
+}
+
+/// Devices on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DeviceArg {
+    /// A hardware GPU if there is one, else the CPU.
+    Auto,
+    /// WGPU (Vulkan/Metal/DX12/GL), even on a software adapter.
+    Wgpu,
+    /// NVIDIA CUDA (needs a build with `--features cuda`).
+    Cuda,
+    /// The CPU.
+    Cpu,
+}
+
+impl From<DeviceArg> for DeviceChoice {
+    fn from(d: DeviceArg) -> Self {
+        match d {
+            DeviceArg::Auto => DeviceChoice::Auto,
+            DeviceArg::Wgpu => DeviceChoice::Wgpu,
+            DeviceArg::Cuda => DeviceChoice::Cuda,
+            DeviceArg::Cpu => DeviceChoice::Cpu,
+        }
+    }
+}
+
+/// Output formats on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FormatArg {
+    /// Lossless PNG (recommended).
+    Png,
+    /// JPEG: smaller files, but re-compression weakens the protection.
+    Jpeg,
+    /// Lossless WebP.
+    Webp,
+}
+
+impl From<FormatArg> for ExportFormat {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Png => ExportFormat::Png,
+            FormatArg::Jpeg => ExportFormat::Jpeg,
+            FormatArg::Webp => ExportFormat::Webp,
+        }
+    }
+}
+
+fn parse_method(s: &str) -> Result<MethodId, String> {
+    MethodId::from_id(s).ok_or_else(|| {
+        let ids: Vec<&str> = MethodId::ALL.iter().map(|m| m.id()).collect();
+        format!("unknown method '{s}'; choose one of: {}", ids.join(", "))
+    })
+}
+
+/// Arguments of `unlearnable protect`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Strength presets: low = 4/255, medium = 8/255 (default), high = 16/255.\n\
+Exit codes: 0 all photos protected, 2 usage error, 3 some photos failed, 130 cancelled."
+)]
+pub struct ProtectArgs {
+    /// Photo folders (searched recursively) and/or single photos.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder; sub-folders and file names are mirrored. Never inside an input folder.
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Protection method (see `unlearnable methods`).
+    #[arg(short, long, value_parser = parse_method)]
+    pub method: Option<MethodId>,
+    /// How strong the protection is (and how visible).
+    #[arg(short, long, value_enum)]
+    pub strength: Option<StrengthArg>,
+    /// Exact budget in 1/255 units (1–64); overrides --strength.
+    #[arg(short, long)]
+    pub epsilon: Option<f32>,
+    /// Where to compute.
+    #[arg(short, long, value_enum, default_value = "auto")]
+    pub device: DeviceArg,
+    /// Seed: the same seed gives byte-identical results.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output format.
+    #[arg(short, long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// JPEG quality (1–100), with --format jpeg.
+    #[arg(long)]
+    pub jpeg_quality: Option<u8>,
+    /// Keep the artist and copyright fields (location and camera details are always removed).
+    #[arg(long)]
+    pub keep_copyright: bool,
+    /// Replace files already in the output folder instead of picking free names.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Long side (px) of the copy methods compute on.
+    #[arg(long)]
+    pub working_size: Option<u32>,
+    /// Photos processed at once (bounds memory).
+    #[arg(short = 'j', long)]
+    pub jobs: Option<usize>,
+    /// Start from a saved config (e.g. the `config` object of a previous manifest.json, or a
+    /// file with the same fields); flags given here override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print progress events and the final summary as JSON lines on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parse the process arguments and run. Returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    ExitCode::from(run(cli))
+}
+
+/// Run a parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Some(Command::Protect(args)) => protect::run(args),
+        Some(Command::Methods) => {
+            for m in MethodId::ALL {
+                println!("{:<8} {}", m.id(), m.title());
+                println!("         {}", m.explain());
+            }
+            EXIT_OK
+        }
+        None => {
+            eprintln!(
+                "The desktop app is not part of this build yet. Protect photos from the command line:\n  \
+                 unlearnable protect <folder> --out <output folder>\nRun `unlearnable --help` for more."
+            );
+            EXIT_USAGE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protect_arguments_parse_into_typed_values() {
+        let cli = Cli::try_parse_from([
+            "unlearnable",
+            "protect",
+            "a",
+            "b.jpg",
+            "--out",
+            "o",
+            "--method",
+            "random",
+            "--epsilon",
+            "6",
+            "--device",
+            "cpu",
+            "--format",
+            "jpeg",
+        ])
+        .unwrap();
+        let Some(Command::Protect(p)) = cli.command else {
+            panic!("not protect")
+        };
+        assert_eq!(p.inputs, [PathBuf::from("a"), PathBuf::from("b.jpg")]);
+        assert_eq!(p.method, Some(MethodId::Random));
+        assert_eq!(p.epsilon, Some(6.0));
+        assert!(matches!(p.device, DeviceArg::Cpu));
+    }
+
+    #[test]
+    fn unknown_method_lists_the_choices() {
+        let e = Cli::try_parse_from([
+            "unlearnable",
+            "protect",
+            "a",
+            "--out",
+            "o",
+            "--method",
+            "magic",
+        ])
+        .unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("conv") && msg.contains("random"), "{msg}");
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn output_is_required_and_no_command_is_allowed() {
+        assert!(Cli::try_parse_from(["unlearnable", "protect", "a"]).is_err());
+        assert!(
+            Cli::try_parse_from(["unlearnable"])
+                .unwrap()
+                .command
+                .is_none()
+        );
+    }
+}

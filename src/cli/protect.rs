@@ -1,0 +1,228 @@
+//! `unlearnable protect`: build the config from flags, run the job on a worker thread, show a
+//! progress bar with ETA (or JSON lines), cancel on Ctrl-C, map the outcome to an exit code.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ProtectArgs};
+use crate::config::{MethodConfig, ProtectConfig};
+use crate::error::JobError;
+use crate::job::{self, ProtectJob};
+use crate::progress::ProgressEvent;
+
+/// Flags override the saved config (if any), which overrides the defaults.
+pub fn build_config(args: &ProtectArgs) -> anyhow::Result<ProtectConfig> {
+    let mut cfg = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid JSON", path.display()))?;
+            // Accept either a bare config or a whole manifest.json (which holds it under "config").
+            let inner = value.get("config").cloned().unwrap_or(value);
+            serde_json::from_value(inner)
+                .with_context(|| format!("{} is not a protection config", path.display()))?
+        }
+        None => ProtectConfig::default(),
+    };
+    if let Some(m) = args.method
+        && cfg.method.id() != m
+    {
+        cfg.method = MethodConfig::default_for(m);
+    }
+    if let Some(s) = args.strength {
+        let s = s.into();
+        cfg.strength = Some(s);
+        cfg.epsilon_255 = crate::config::Strength::epsilon_255(s);
+    }
+    if let Some(e) = args.epsilon {
+        cfg.strength = None;
+        cfg.epsilon_255 = e;
+    }
+    if let Some(seed) = args.seed {
+        cfg.seed = seed;
+    }
+    if let Some(f) = args.format {
+        cfg.export.format = f.into();
+    }
+    if let Some(q) = args.jpeg_quality {
+        cfg.export.jpeg_quality = q;
+    }
+    cfg.export.keep_copyright |= args.keep_copyright;
+    cfg.export.overwrite |= args.overwrite;
+    if let Some(w) = args.working_size {
+        cfg.working_size = w;
+    }
+    if let Some(j) = args.jobs {
+        cfg.batch_size = j;
+    }
+    cfg.validate().map_err(anyhow::Error::msg)?;
+    Ok(cfg)
+}
+
+fn is_usage(e: &JobError) -> bool {
+    matches!(
+        e,
+        JobError::NoImages(_)
+            | JobError::InputNotFound(_)
+            | JobError::OutputInsideInput { .. }
+            | JobError::Config(_)
+            | JobError::Device(_)
+    )
+}
+
+fn bar(total: u64) -> ProgressBar {
+    let pb = ProgressBar::new(total);
+    let style = ProgressStyle::with_template(
+        "{spinner} [{bar:30}] {pos}/{len} photos  {elapsed} elapsed, ETA {eta}  {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    pb.set_style(style);
+    pb.enable_steady_tick(Duration::from_millis(200));
+    pb
+}
+
+/// Run the command; returns the exit code.
+pub fn run(args: ProtectArgs) -> u8 {
+    let config = match build_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return EXIT_USAGE;
+        }
+    };
+    if config.export.format.is_lossy() {
+        eprintln!(
+            "warning: JPEG re-compression weakens the protection; PNG (the default) keeps it intact."
+        );
+    }
+    let json = args.json;
+    let job = ProtectJob {
+        inputs: args.inputs,
+        out_dir: args.out,
+        config,
+        device: args.device.into(),
+    };
+    let handle = match job::spawn(job, || {}) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let cancel = handle.cancel.clone();
+    let pressed = std::sync::atomic::AtomicBool::new(false);
+    // A failure to install the handler only means Ctrl-C kills the process the usual way;
+    // finished files are complete either way (atomic writes).
+    let _ = ctrlc::set_handler(move || {
+        if pressed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(i32::from(EXIT_CANCELLED));
+        }
+        eprintln!(
+            "\ncancelling: finishing the photo in progress (press Ctrl-C again to quit now)…"
+        );
+        cancel.cancel();
+    });
+
+    let mut pb: Option<ProgressBar> = None;
+    for ev in handle.events.iter() {
+        if json {
+            if let Ok(line) = serde_json::to_string(&ev) {
+                println!("{line}");
+            }
+            continue;
+        }
+        match &ev {
+            ProgressEvent::Started {
+                total,
+                method,
+                device,
+                classes,
+            } => {
+                eprintln!("device: {device}");
+                eprintln!(
+                    "method: {method}; {total} photo(s) in {} group(s): {}",
+                    classes.len(),
+                    classes.join(", ")
+                );
+                pb = Some(bar(*total as u64));
+            }
+            ProgressEvent::ImageDone {
+                output, psnr_db, ..
+            } => {
+                if let Some(pb) = &pb {
+                    pb.set_message(format!(
+                        "{} ({psnr_db:.1} dB)",
+                        output.file_name().unwrap_or_default().to_string_lossy()
+                    ));
+                    pb.inc(1);
+                }
+            }
+            ProgressEvent::ImageFailed { source, error, .. } => {
+                let line = format!("failed: {}: {error}", source.display());
+                match &pb {
+                    Some(pb) => {
+                        // `suspend` prints above the bar on a terminal and plainly otherwise
+                        // (`println` is silent when the bar is hidden).
+                        pb.suspend(|| eprintln!("{line}"));
+                        pb.inc(1);
+                    }
+                    None => eprintln!("{line}"),
+                }
+            }
+            ProgressEvent::Phase { .. } | ProgressEvent::Finished { .. } => {}
+        }
+    }
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    match handle.join() {
+        Ok(summary) => {
+            let s = &summary.manifest.summary;
+            if json {
+                let line = serde_json::json!({
+                    "event": "summary",
+                    "manifest": summary.manifest_path,
+                    "done": s.done, "failed": s.failed, "skipped": s.skipped,
+                    "cancelled": summary.manifest.cancelled,
+                });
+                println!("{line}");
+            } else {
+                let psnr = s
+                    .mean_psnr_db
+                    .map(|p| format!(", mean PSNR {p:.1} dB"))
+                    .unwrap_or_default();
+                eprintln!(
+                    "{} protected, {} failed{}{psnr} in {:.1} s. Manifest: {}",
+                    s.done,
+                    s.failed,
+                    if s.skipped > 0 {
+                        format!(", {} not started (cancelled)", s.skipped)
+                    } else {
+                        String::new()
+                    },
+                    s.seconds,
+                    summary.manifest_path.display()
+                );
+            }
+            if summary.manifest.cancelled {
+                EXIT_CANCELLED
+            } else if s.failed > 0 {
+                EXIT_SOME_FAILED
+            } else {
+                EXIT_OK
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            if is_usage(&e) {
+                EXIT_USAGE
+            } else {
+                EXIT_FAILURE
+            }
+        }
+    }
+}

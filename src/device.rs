@@ -1,0 +1,222 @@
+//! Choosing where compute runs: a hardware GPU through WGPU, CUDA (cargo feature `cuda`), or
+//! Burn's `flex` CPU backend as the automatic fallback. The choice is made once, at the edge,
+//! and a [`ComputeDevice`] is passed inward; method code never names a backend.
+
+use std::sync::OnceLock;
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::error::DeviceError;
+
+/// What the user asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceChoice {
+    /// A hardware GPU through WGPU when there is one, otherwise the CPU backend.
+    #[default]
+    Auto,
+    /// WGPU on whatever adapter the system offers (including a software one).
+    Wgpu,
+    /// NVIDIA CUDA; needs a build with `--features cuda`.
+    Cuda,
+    /// Burn's pure-Rust `flex` CPU backend.
+    Cpu,
+}
+
+/// The backend actually in use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// WGPU (Vulkan, Metal, DX12 or GL).
+    Wgpu,
+    /// CUDA.
+    Cuda,
+    /// flex, on the CPU.
+    Cpu,
+}
+
+/// A ready device plus a human explanation of why it was chosen.
+#[derive(Clone, Debug)]
+pub struct ComputeDevice {
+    /// The Burn device tensors are created on.
+    pub device: Device,
+    /// Which backend it is.
+    pub backend: Backend,
+    /// Adapter or backend name, e.g. `NVIDIA GeForce RTX 4070 (Vulkan)` or `flex (CPU)`.
+    pub name: String,
+    /// One line: why this device was chosen.
+    pub reason: String,
+}
+
+/// What we learned about the system's default WGPU adapter.
+#[derive(Clone, Debug)]
+struct WgpuProbe {
+    device: Device,
+    name: String,
+    is_software: bool,
+}
+
+/// Burn registers a WGPU runtime once per process; later `init` calls fail, so the first
+/// result (device or error message) is kept for the life of the process.
+static WGPU: OnceLock<Result<WgpuProbe, String>> = OnceLock::new();
+
+fn probe_wgpu() -> &'static Result<WgpuProbe, String> {
+    WGPU.get_or_init(|| {
+        // `init_with_setup` returns errors instead of panicking when there is no adapter; the
+        // catch_unwind is a second line of defence against panics inside the driver stack.
+        let result = std::panic::catch_unwind(|| Device::wgpu_options().init_with_setup());
+        match result {
+            Ok(Ok((device, setup))) => {
+                let info = setup.adapter.get_info();
+                let is_software = info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu;
+                Ok(WgpuProbe {
+                    device,
+                    name: format!("{} ({:?})", info.name, info.backend),
+                    is_software,
+                })
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the graphics driver crashed while starting".to_string()),
+        }
+    })
+}
+
+impl ComputeDevice {
+    /// The `flex` CPU backend. Always available.
+    pub fn cpu(reason: impl Into<String>) -> Self {
+        Self {
+            device: Device::flex(),
+            backend: Backend::Cpu,
+            name: "flex (CPU)".to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Resolve a user's choice to a working device, or explain why it is not available.
+    pub fn select(choice: DeviceChoice) -> Result<Self, DeviceError> {
+        match choice {
+            DeviceChoice::Cpu => Ok(Self::cpu("the CPU was asked for")),
+            DeviceChoice::Wgpu => match probe_wgpu() {
+                Ok(p) => Ok(Self {
+                    device: p.device.clone(),
+                    backend: Backend::Wgpu,
+                    name: p.name.clone(),
+                    reason: if p.is_software {
+                        "WGPU was asked for (this adapter is a software renderer: expect it to be slow)"
+                            .to_string()
+                    } else {
+                        "WGPU was asked for".to_string()
+                    },
+                }),
+                Err(e) => Err(DeviceError::Unavailable {
+                    device: "wgpu",
+                    reason: e.clone(),
+                }),
+            },
+            DeviceChoice::Cuda => select_cuda(),
+            DeviceChoice::Auto => Ok(match probe_wgpu() {
+                Ok(p) if !p.is_software => Self {
+                    device: p.device.clone(),
+                    backend: Backend::Wgpu,
+                    name: p.name.clone(),
+                    reason: "a hardware GPU was found".to_string(),
+                },
+                Ok(p) => Self::cpu(format!(
+                    "the only GPU adapter is a software renderer ({}), which is slower than the CPU backend",
+                    p.name
+                )),
+                Err(e) => Self::cpu(format!("no GPU adapter could be started ({e})")),
+            }),
+        }
+    }
+
+    /// `"<name>: <reason>"`, for logs and the manifest.
+    pub fn summary(&self) -> String {
+        format!("{} — {}", self.name, self.reason)
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn select_cuda() -> Result<ComputeDevice, DeviceError> {
+    Err(DeviceError::NotBuilt {
+        device: "cuda",
+        hint: "rebuild with `--features cuda` on a machine with the CUDA driver (see README, CUDA)",
+    })
+}
+
+#[cfg(feature = "cuda")]
+fn select_cuda() -> Result<ComputeDevice, DeviceError> {
+    // cudarc panics (on the runtime thread) when libcuda cannot be loaded; check for the driver
+    // library ourselves first so a missing driver is an error, not a crash.
+    let loaded = ["libcuda.so.1", "libcuda.so", "nvcuda.dll"]
+        .iter()
+        .any(|name| driver_library_present(name));
+    if !loaded {
+        return Err(DeviceError::Unavailable {
+            device: "cuda",
+            reason: "the NVIDIA CUDA driver library (libcuda) was not found".to_string(),
+        });
+    }
+    let device = std::panic::catch_unwind(|| {
+        let d = Device::cuda(0);
+        let _ = burn::tensor::Tensor::<1>::zeros([1], &d).into_data();
+        d
+    })
+    .map_err(|_| DeviceError::Unavailable {
+        device: "cuda",
+        reason: "the CUDA runtime failed to start".to_string(),
+    })?;
+    Ok(ComputeDevice {
+        device,
+        backend: Backend::Cuda,
+        name: "CUDA device 0".to_string(),
+        reason: "CUDA was asked for".to_string(),
+    })
+}
+
+#[cfg(feature = "cuda")]
+fn driver_library_present(name: &str) -> bool {
+    // std has no dlopen; look for the driver library where distributions install it.
+    let dirs = [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib64",
+        "/usr/lib",
+        "/usr/local/cuda/lib64",
+    ];
+    dirs.iter()
+        .any(|d| std::path::Path::new(d).join(name).exists())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_is_always_available_and_computes() {
+        let d = ComputeDevice::select(DeviceChoice::Cpu).unwrap();
+        assert_eq!(d.backend, Backend::Cpu);
+        let t = burn::tensor::Tensor::<1>::from_floats([1.0, 2.0, 3.0], &d.device);
+        let s: f32 = t.sum().into_scalar();
+        assert_eq!(s, 6.0);
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cuda_without_the_feature_is_a_clear_error() {
+        let e = ComputeDevice::select(DeviceChoice::Cuda).unwrap_err();
+        assert!(e.to_string().contains("--features cuda"), "{e}");
+    }
+
+    #[test]
+    fn auto_always_yields_a_device_with_a_reason() {
+        let d = ComputeDevice::select(DeviceChoice::Auto).unwrap();
+        assert!(!d.reason.is_empty());
+        // On a machine without a hardware GPU (CI), auto must fall back to the CPU backend.
+        if let Ok(p) = probe_wgpu()
+            && p.is_software
+        {
+            assert_eq!(d.backend, Backend::Cpu, "{}", d.summary());
+        }
+    }
+}

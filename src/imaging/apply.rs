@@ -1,0 +1,179 @@
+//! The apply contract shared by every method: a perturbation δ computed at working resolution is
+//! resized to the photo's native size (bilinear), clamped to the ε-ball, added, clipped to the
+//! valid range and quantized to 8 bits such that the L∞ bound still holds *after* rounding.
+//! Works row by row on 8-bit data, so a 24 MP photo never exists as a float buffer.
+
+use image::RgbImage;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::planar::Planar;
+
+/// What applying δ did to one photo, measured on the written 8-bit pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ApplyStats {
+    /// Largest change of any channel, in 1/255 units (≤ ε by construction).
+    pub linf_255: u8,
+    /// Mean squared error in 8-bit units.
+    pub mse: f64,
+    /// PSNR in dB (100 means identical).
+    pub psnr_db: f64,
+}
+
+/// PSNR from an 8-bit MSE; identical images report 100 dB rather than infinity (JSON-safe).
+pub fn psnr_from_mse(mse: f64) -> f64 {
+    if mse <= 0.0 {
+        100.0
+    } else {
+        (10.0 * (255.0f64 * 255.0 / mse).log10()).min(100.0)
+    }
+}
+
+/// Source coordinate and weight for bilinear sampling (half-pixel centres, edge-clamped).
+fn taps(dst: u32, src: u32) -> Vec<(usize, usize, f32)> {
+    let scale = src as f32 / dst as f32;
+    (0..dst)
+        .map(|i| {
+            let s = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f32);
+            let i0 = s.floor() as usize;
+            let i1 = (i0 + 1).min(src as usize - 1);
+            (i0, i1, s - i0 as f32)
+        })
+        .collect()
+}
+
+/// Apply `delta` (any size, 3 planes) to `clean` at `clean`'s native resolution with L∞ budget
+/// `epsilon_255` (in 1/255 units). Returns the protected image and its statistics.
+///
+/// Guarantee: for every channel, `|protected − clean| ≤ floor(epsilon_255)` and the result is in
+/// `0..=255`.
+pub fn apply_delta(clean: &RgbImage, delta: &Planar, epsilon_255: f32) -> (RgbImage, ApplyStats) {
+    let (w, h) = clean.dimensions();
+    let mut out = RgbImage::new(w, h);
+    if w == 0 || h == 0 || delta.width == 0 || delta.height == 0 {
+        return (
+            clean.clone(),
+            ApplyStats {
+                linf_255: 0,
+                mse: 0.0,
+                psnr_db: 100.0,
+            },
+        );
+    }
+    let e = (epsilon_255 + 1e-4).floor().max(0.0);
+    let e_i = e as i32;
+    let xt = taps(w, delta.width);
+    let yt = taps(h, delta.height);
+    let dw = delta.width as usize;
+    let plane = delta.plane_len();
+    let row_len = 3 * w as usize;
+    let (sq, linf) = out
+        .as_mut()
+        .par_chunks_mut(row_len)
+        .zip(clean.as_raw().par_chunks(row_len))
+        .enumerate()
+        .map(|(y, (dst, src))| {
+            let (y0, y1, fy) = yt[y];
+            let mut sq = 0u64;
+            let mut linf = 0u8;
+            for (x, &(x0, x1, fx)) in xt.iter().enumerate() {
+                for c in 0..3 {
+                    let p = &delta.data[c * plane..(c + 1) * plane];
+                    let top = p[y0 * dw + x0] * (1.0 - fx) + p[y0 * dw + x1] * fx;
+                    let bot = p[y1 * dw + x0] * (1.0 - fx) + p[y1 * dw + x1] * fx;
+                    let d255 = ((top * (1.0 - fy) + bot * fy) * 255.0).clamp(-e, e);
+                    let c0 = i32::from(src[3 * x + c]);
+                    let q = (c0 as f32 + d255)
+                        .round()
+                        .clamp((c0 - e_i).max(0) as f32, (c0 + e_i).min(255) as f32)
+                        as i32;
+                    let diff = (q - c0).unsigned_abs();
+                    sq += u64::from(diff * diff);
+                    linf = linf.max(diff as u8);
+                    dst[3 * x + c] = q as u8;
+                }
+            }
+            (sq, linf)
+        })
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1.max(b.1)));
+    let mse = sq as f64 / (3.0 * w as f64 * h as f64);
+    (
+        out,
+        ApplyStats {
+            linf_255: linf,
+            mse,
+            psnr_db: psnr_from_mse(mse),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn noisy_delta(w: u32, h: u32, amp: f32, seed: u64) -> Planar {
+        let mut r = Rng::new(seed);
+        let mut d = Planar::zeros(w, h);
+        d.data.iter_mut().for_each(|v| *v = r.uniform(-amp, amp));
+        d
+    }
+
+    #[test]
+    fn bound_holds_after_rounding_on_odd_sizes_and_extreme_pixels() {
+        // Includes 0 and 255 pixels (clipping) and a δ far larger than ε (clamping).
+        for &(w, h) in &[(1, 37), (37, 1), (33, 17), (4032, 3)] {
+            let clean =
+                RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 37 + y * 11) as u8, 0, 255]));
+            for eps in [1.0f32, 4.0, 7.5, 8.0, 16.0] {
+                let d = noisy_delta(7, 5, 0.5, u64::from(w * h));
+                let (out, st) = apply_delta(&clean, &d, eps);
+                let max = clean
+                    .as_raw()
+                    .iter()
+                    .zip(out.as_raw())
+                    .map(|(a, b)| (i32::from(*a) - i32::from(*b)).unsigned_abs())
+                    .max()
+                    .unwrap();
+                assert!(max as f32 <= eps, "{w}×{h} ε={eps}: {max}");
+                assert_eq!(u32::from(st.linf_255), max);
+                assert_eq!(max, eps.floor() as u32, "a large δ saturates the budget");
+            }
+        }
+    }
+
+    #[test]
+    fn zero_delta_is_identity_with_100_db() {
+        let clean = RgbImage::from_fn(9, 4, |x, y| image::Rgb([x as u8, y as u8, 3]));
+        let (out, st) = apply_delta(&clean, &Planar::zeros(3, 2), 8.0);
+        assert_eq!(out, clean);
+        assert_eq!(st.psnr_db, 100.0);
+    }
+
+    #[test]
+    fn constant_delta_is_upsampled_exactly_and_psnr_matches() {
+        let clean = RgbImage::from_pixel(10, 6, image::Rgb([100, 100, 100]));
+        let mut d = Planar::zeros(2, 2);
+        d.data.iter_mut().for_each(|v| *v = 3.0 / 255.0);
+        let (out, st) = apply_delta(&clean, &d, 8.0);
+        assert!(out.pixels().all(|p| p.0 == [103, 103, 103]));
+        assert!((st.mse - 9.0).abs() < 1e-9);
+        assert!((st.psnr_db - 10.0 * (65025.0f64 / 9.0).log10()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bilinear_upsampling_interpolates_between_working_pixels() {
+        // δ is -4/255 on the left working pixel and +4/255 on the right: native pixels ramp.
+        let clean = RgbImage::from_pixel(8, 1, image::Rgb([128; 3]));
+        let mut d = Planar::zeros(2, 1);
+        for c in 0..3 {
+            d.data[c * 2] = -4.0 / 255.0;
+            d.data[c * 2 + 1] = 4.0 / 255.0;
+        }
+        let (out, _) = apply_delta(&clean, &d, 8.0);
+        let row: Vec<u8> = out.pixels().map(|p| p.0[0]).collect();
+        assert_eq!(row.first(), Some(&124));
+        assert_eq!(row.last(), Some(&132));
+        assert!(row.windows(2).all(|w| w[0] <= w[1]), "{row:?}");
+    }
+}

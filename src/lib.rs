@@ -1,0 +1,32 @@
+//! Unlearnable: protect photos from being used to train machine-learning models.
+//!
+//! The crate adds small, bounded perturbations ("unlearnable examples") to photos so that a
+//! model trained on them learns the perturbation instead of the content.
+//!
+//! Data flows one way:
+//! [`imaging::scan`] → [`job::run`] (decode → working copy → [`protect::Protector`] →
+//! [`imaging::apply`] at native resolution → [`imaging::export`]) → typed
+//! [`progress::ProgressEvent`]s → the CLI (or, later, the GUI).
+//!
+//! Everything tunable lives in [`config::ProtectConfig`], which is saved next to the results
+//! in `manifest.json`.
+
+pub mod cancel;
+pub mod cli;
+pub mod config;
+pub mod device;
+pub mod error;
+pub mod imaging;
+pub mod job;
+pub mod manifest;
+pub mod progress;
+pub mod protect;
+pub mod rng;
+
+pub use cancel::CancelToken;
+pub use config::{ExportConfig, ExportFormat, MethodConfig, ProtectConfig, Strength};
+pub use device::{ComputeDevice, DeviceChoice};
+pub use error::{DeviceError, ExportError, JobError, LoadError, LoadErrorKind, MethodError};
+pub use job::{JobHandle, ProtectJob, RunSummary};
+pub use progress::ProgressEvent;
+pub use protect::MethodId;

@@ -1,0 +1,101 @@
+//! `manifest.json`: what a run did, written next to the protected photos, so that every
+//! result can be traced to its method, settings, seed and device.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::config::ProtectConfig;
+
+/// One protected photo.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ImageRecord {
+    /// Original file.
+    pub source: PathBuf,
+    /// Written file.
+    pub output: PathBuf,
+    /// Class name used for class-wise methods.
+    pub class: String,
+    /// Native width.
+    pub width: u32,
+    /// Native height.
+    pub height: u32,
+    /// Size of the working copy the method computed on.
+    pub working_size: [u32; 2],
+    /// Largest change of any channel actually written, in 1/255 units (≤ ε).
+    pub epsilon_used_255: u8,
+    /// PSNR of the written pixels against the original, in dB (100 = identical).
+    pub psnr_db: f64,
+    /// Whether EXIF orientation was applied (the output is stored upright).
+    pub rotated: bool,
+    /// Colour type of the original, e.g. `Rgb8`, `L16`, `Rgba8`.
+    pub source_color: String,
+}
+
+/// One photo that could not be protected.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ErrorRecord {
+    /// Original file.
+    pub source: PathBuf,
+    /// Why, in words.
+    pub error: String,
+}
+
+/// Totals.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    /// Photos found.
+    pub total: usize,
+    /// Photos written.
+    pub done: usize,
+    /// Photos that failed.
+    pub failed: usize,
+    /// Photos not attempted because the run was cancelled.
+    pub skipped: usize,
+    /// Mean PSNR over written photos (dB).
+    pub mean_psnr_db: Option<f64>,
+    /// Lowest PSNR over written photos (dB): the most visible one.
+    pub worst_psnr_db: Option<f64>,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// The whole manifest.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Manifest {
+    /// `unlearnable <version>`.
+    pub app: String,
+    /// Seconds since the Unix epoch when the run ended.
+    pub created_unix: u64,
+    /// Method id.
+    pub method: String,
+    /// Budget in 1/255 units (copied from the config for convenience).
+    pub epsilon_255: f32,
+    /// Seed (copied from the config for convenience).
+    pub seed: u64,
+    /// Device and why it was chosen.
+    pub device: String,
+    /// Labels used: class names in label order, and where they came from.
+    pub labels: Labels,
+    /// Every setting of the run.
+    pub config: ProtectConfig,
+    /// Whether the run was cancelled before the end.
+    pub cancelled: bool,
+    /// Totals.
+    pub summary: Summary,
+    /// Protected photos, in album order.
+    pub images: Vec<ImageRecord>,
+    /// Photos that failed, in album order.
+    pub errors: Vec<ErrorRecord>,
+    /// Warnings about the run as a whole (e.g. lossy output format).
+    pub warnings: Vec<String>,
+}
+
+/// Class labels of a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Labels {
+    /// Where labels came from: `folders`.
+    pub source: String,
+    /// Class names in label order.
+    pub classes: Vec<String>,
+}

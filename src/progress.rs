@@ -1,0 +1,84 @@
+//! Typed progress events, sent from the worker to whichever face (CLI, GUI) is watching.
+
+use std::path::PathBuf;
+use std::sync::mpsc::Sender;
+
+use serde::Serialize;
+
+/// Something that happened during a job. Events arrive in order for a given image; images
+/// may finish out of order.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum ProgressEvent {
+    /// The album was scanned and the job is about to start.
+    Started {
+        /// Number of image files found.
+        total: usize,
+        /// Method id.
+        method: String,
+        /// Device summary.
+        device: String,
+        /// Class names (sub-folders), in label order.
+        classes: Vec<String>,
+    },
+    /// A phase of the job began (e.g. "protecting").
+    Phase {
+        /// Short phase name.
+        name: String,
+    },
+    /// One photo was protected and written.
+    ImageDone {
+        /// Position in the album's sorted order.
+        index: usize,
+        /// Original file.
+        source: PathBuf,
+        /// Written file.
+        output: PathBuf,
+        /// Peak signal-to-noise ratio of protected vs original, in dB.
+        psnr_db: f64,
+    },
+    /// One photo failed; the job goes on.
+    ImageFailed {
+        /// Position in the album's sorted order.
+        index: usize,
+        /// Original file.
+        source: PathBuf,
+        /// Why, in words.
+        error: String,
+    },
+    /// The job ended (normally or cancelled); the manifest is written.
+    Finished {
+        /// Photos written.
+        done: usize,
+        /// Photos that failed.
+        failed: usize,
+        /// Whether the job stopped early because it was cancelled.
+        cancelled: bool,
+    },
+}
+
+/// Where events go. Implemented for channels and closures; must be callable from worker threads.
+pub trait ProgressSink: Sync {
+    /// Deliver one event. Must not block for long.
+    fn emit(&self, event: ProgressEvent);
+}
+
+impl ProgressSink for Sender<ProgressEvent> {
+    fn emit(&self, event: ProgressEvent) {
+        // A closed receiver means nobody is watching any more; the job still finishes its files.
+        let _ = self.send(event);
+    }
+}
+
+impl<F: Fn(ProgressEvent) + Sync> ProgressSink for F {
+    fn emit(&self, event: ProgressEvent) {
+        self(event)
+    }
+}
+
+/// A sink that drops everything.
+pub struct NullSink;
+
+impl ProgressSink for NullSink {
+    fn emit(&self, _event: ProgressEvent) {}
+}

@@ -1,0 +1,69 @@
+//! The filter method gives the same result on the CPU backend and on WGPU.
+//!
+//! Tolerance: filtered working copies agree within 1e-4 (f32 convolution order differs between
+//! backends), and the written 8-bit photos differ by at most 1 level on at most 0.5 % of values
+//! (a value that lands on a rounding boundary can round either way).
+//!
+//! WGPU must be available: CI installs Mesa's software Vulkan driver (lavapipe).
+
+mod common;
+
+use unlearnable::cancel::CancelToken;
+use unlearnable::config::ConvConfig;
+use unlearnable::device::{Backend, ComputeDevice, DeviceChoice};
+use unlearnable::imaging::planar::working_copy;
+use unlearnable::imaging::{apply_delta, load_photo};
+use unlearnable::protect::{ConvFilters, MethodContext};
+
+#[test]
+fn conv_filters_agree_between_cpu_and_wgpu() {
+    let wgpu = ComputeDevice::select(DeviceChoice::Wgpu)
+        .expect("a WGPU adapter (install mesa-vulkan-drivers for the software one)");
+    assert_eq!(wgpu.backend, Backend::Wgpu);
+    let cpu = ComputeDevice::cpu("test");
+    let cancel = CancelToken::new();
+    let method = ConvFilters::new(ConvConfig::default());
+    let photo = load_photo(
+        &common::samples_dir().join("sunset_by_Aitzol_Berasategi.jpg"),
+        &Default::default(),
+    )
+    .unwrap();
+    let work = working_copy(&photo.rgb, 96);
+    let ctx = |device| MethodContext {
+        device,
+        cancel: &cancel,
+        seed: 3,
+        epsilon: 8.0 / 255.0,
+        num_classes: 1,
+    };
+    let a = method.filter(&work, 0, &ctx(&cpu)).unwrap();
+    let b = method.filter(&work, 0, &ctx(&wgpu)).unwrap();
+    let max = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(max < 1e-4, "filtered copies differ by {max}");
+
+    let delta = |f: &unlearnable::imaging::Planar| {
+        let mut d = f.clone();
+        d.data.iter_mut().zip(&work.data).for_each(|(v, x)| *v -= x);
+        d
+    };
+    let (pa, _) = apply_delta(&photo.rgb, &delta(&a), 8.0);
+    let (pb, _) = apply_delta(&photo.rgb, &delta(&b), 8.0);
+    let diffs: Vec<u8> = pa
+        .as_raw()
+        .iter()
+        .zip(pb.as_raw())
+        .map(|(x, y)| x.abs_diff(*y))
+        .collect();
+    let off = diffs.iter().filter(|&&d| d > 0).count();
+    assert!(diffs.iter().all(|&d| d <= 1));
+    assert!(
+        (off as f64) < 0.005 * diffs.len() as f64,
+        "{off} of {} values differ",
+        diffs.len()
+    );
+}

@@ -1,0 +1,332 @@
+//! The real binary, end to end, into temporary folders: files, names, manifest, exit codes,
+//! and originals unchanged.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use image::{DynamicImage, ImageFormat};
+
+use common::*;
+
+fn unlearnable(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_unlearnable"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn manifest(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn protect_a_nested_album_mirrors_folders_and_writes_a_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let album = dir.path().join("album");
+    for (sub, name, seed) in [
+        ("cats", "a.jpg", 1),
+        ("cats", "a.png", 2),
+        ("dogs", "b.webp", 3),
+    ] {
+        std::fs::create_dir_all(album.join(sub)).unwrap();
+        let fmt = ImageFormat::from_path(name).unwrap();
+        let bytes = encode(&DynamicImage::ImageRgb8(pattern(48, 32, seed)), fmt);
+        std::fs::write(album.join(sub).join(name), bytes).unwrap();
+    }
+    std::fs::copy(
+        samples_dir().join("umang_by_Abhishek_Mudgal.jpg"),
+        album.join("umang.jpg"),
+    )
+    .unwrap();
+    let before = hash_tree(&album);
+    let out = dir.path().join("out");
+    let o = unlearnable(&[
+        "protect",
+        s(&album),
+        "--out",
+        s(&out),
+        "--method",
+        "conv",
+        "--strength",
+        "low",
+        "--device",
+        "cpu",
+        "--seed",
+        "5",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let mut written: Vec<String> = hash_tree(&out)
+        .into_iter()
+        .map(|(p, _)| p.strip_prefix(&out).unwrap().display().to_string())
+        .collect();
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            "cats/a.png",
+            "cats/a_2.png",
+            "dogs/b.png",
+            "manifest.json",
+            "umang.png"
+        ]
+    );
+    assert_eq!(hash_tree(&album), before, "originals unchanged");
+
+    let m = manifest(&out);
+    assert_eq!(m["method"], "conv");
+    assert_eq!(m["seed"], 5);
+    assert_eq!(m["epsilon_255"], 4.0);
+    assert_eq!(m["config"]["method"]["id"], "conv");
+    assert!(m["device"].as_str().unwrap().contains("CPU"));
+    assert_eq!(
+        m["labels"]["classes"],
+        serde_json::json!(["album", "cats", "dogs"])
+    );
+    let images = m["images"].as_array().unwrap();
+    assert_eq!(images.len(), 4);
+    for img in images {
+        assert!(img["epsilon_used_255"].as_u64().unwrap() <= 4);
+        assert!(img["psnr_db"].as_f64().unwrap() > 30.0);
+    }
+    assert_eq!(m["errors"], serde_json::json!([]));
+}
+
+#[test]
+fn a_failed_file_gives_exit_code_3_and_is_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let album = dir.path().join("album");
+    std::fs::create_dir_all(&album).unwrap();
+    std::fs::write(
+        album.join("ok.png"),
+        encode(
+            &DynamicImage::ImageRgb8(pattern(16, 16, 0)),
+            ImageFormat::Png,
+        ),
+    )
+    .unwrap();
+    std::fs::write(album.join("broken.jpg"), b"not a jpeg").unwrap();
+    let out = dir.path().join("out");
+    let o = unlearnable(&["protect", s(&album), "--out", s(&out), "--device", "cpu"]);
+    assert_eq!(o.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("broken.jpg"), "{stderr}");
+    let m = manifest(&out);
+    assert_eq!(m["summary"]["done"], 1);
+    assert_eq!(
+        m["errors"][0]["source"].as_str().unwrap(),
+        s(&album.join("broken.jpg"))
+    );
+    assert!(out.join("ok.png").is_file());
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let missing = dir.path().join("missing");
+    for args in [
+        vec!["protect", s(&missing), "--out", s(&out)],
+        vec![
+            "protect",
+            s(dir.path()),
+            "--out",
+            s(&out),
+            "--method",
+            "nope",
+        ],
+        vec!["protect", s(dir.path()), "--out", s(&out), "--epsilon", "0"],
+        vec![
+            "protect",
+            s(dir.path()),
+            "--out",
+            s(&out),
+            "--device",
+            "cuda",
+        ],
+        vec!["protect", s(dir.path())],
+    ] {
+        let o = unlearnable(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!o.stderr.is_empty());
+    }
+}
+
+#[test]
+fn json_mode_prints_events_and_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let sample = samples_dir().join("umang_by_Abhishek_Mudgal.jpg");
+    let o = unlearnable(&[
+        "protect",
+        s(&sample),
+        "--out",
+        s(&out),
+        "--method",
+        "random",
+        "--json",
+        "--device",
+        "cpu",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["started", "phase", "image-done", "finished", "summary"]
+    );
+    assert_eq!(lines[0]["total"], 1);
+    assert_eq!(lines[4]["done"], 1);
+    assert!(out.join("umang_by_Abhishek_Mudgal.png").is_file());
+}
+
+#[test]
+fn methods_lists_every_method_with_an_explanation() {
+    let o = unlearnable(&["methods"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("conv") && text.contains("random"));
+    assert!(text.contains("does NOT protect"));
+}
+
+#[test]
+fn rerunning_into_the_same_folder_never_overwrites_without_being_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let sample = samples_dir().join("umang_by_Abhishek_Mudgal.jpg");
+    let first = unlearnable(&[
+        "protect",
+        s(&sample),
+        "--out",
+        s(&out),
+        "--device",
+        "cpu",
+        "--seed",
+        "1",
+    ]);
+    assert_eq!(first.status.code(), Some(0));
+    let h1 = sha256_file(&out.join("umang_by_Abhishek_Mudgal.png"));
+    let second = unlearnable(&[
+        "protect",
+        s(&sample),
+        "--out",
+        s(&out),
+        "--device",
+        "cpu",
+        "--seed",
+        "2",
+    ]);
+    assert_eq!(second.status.code(), Some(0));
+    assert_eq!(sha256_file(&out.join("umang_by_Abhishek_Mudgal.png")), h1);
+    assert!(out.join("umang_by_Abhishek_Mudgal_2.png").is_file());
+    assert!(out.join("manifest_2.json").is_file());
+    let third = unlearnable(&[
+        "protect",
+        s(&sample),
+        "--out",
+        s(&out),
+        "--device",
+        "cpu",
+        "--seed",
+        "2",
+        "--overwrite",
+    ]);
+    assert_eq!(third.status.code(), Some(0));
+    assert_ne!(sha256_file(&out.join("umang_by_Abhishek_Mudgal.png")), h1);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_cancels_cleanly_and_keeps_finished_files() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let album = dir.path().join("album");
+    std::fs::create_dir_all(&album).unwrap();
+    for i in 0..40 {
+        let bytes = encode(
+            &DynamicImage::ImageRgb8(pattern(640, 480, i)),
+            ImageFormat::Png,
+        );
+        std::fs::write(album.join(format!("p{i:02}.png")), bytes).unwrap();
+    }
+    let out = dir.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_unlearnable"))
+        .args([
+            "protect",
+            s(&album),
+            "--out",
+            s(&out),
+            "--device",
+            "cpu",
+            "--json",
+            "-j",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    // Wait until the first photo is written, then press Ctrl-C.
+    for line in lines.by_ref() {
+        if line.unwrap().contains("\"image-done\"") {
+            break;
+        }
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    let m = manifest(&out);
+    assert_eq!(m["cancelled"], true);
+    let done = m["summary"]["done"].as_u64().unwrap() as usize;
+    assert!(done >= 1 && done < 40, "done {done}");
+    assert_eq!(
+        m["summary"]["skipped"].as_u64().unwrap() as usize + done,
+        40
+    );
+    let files = hash_tree(&out);
+    let pngs = files
+        .iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "png"))
+        .count();
+    assert_eq!(pngs, done, "every finished photo is kept, nothing else");
+    assert!(
+        files
+            .iter()
+            .all(|(p, _)| !p.to_string_lossy().contains(".part")),
+        "no temporary files left"
+    );
+    for (p, _) in files
+        .iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "png"))
+    {
+        image::open(p).expect("every kept file is complete");
+    }
+}

@@ -1,0 +1,124 @@
+//! Shared helpers for integration tests: tiny images made in the test, hashing, temp folders.
+#![allow(dead_code)]
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use image::{DynamicImage, ImageEncoder, ImageFormat, RgbImage};
+use sha2::{Digest, Sha256};
+
+/// The repository's sample photos.
+pub fn samples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/samples")
+}
+
+/// A smooth, colourful test pattern (not flat, not noise).
+pub fn pattern(w: u32, h: u32, seed: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        let fx = x as f32 / w.max(1) as f32;
+        let fy = y as f32 / h.max(1) as f32;
+        image::Rgb([
+            (255.0 * fx) as u8,
+            (255.0 * fy) as u8,
+            ((x * 7 + y * 13 + seed * 31) % 256) as u8,
+        ])
+    })
+}
+
+/// Encode `img` in `format` to bytes.
+pub fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+    let mut buf = Cursor::new(Vec::new());
+    img.write_to(&mut buf, format).expect("encode test image");
+    buf.into_inner()
+}
+
+/// A JPEG with an EXIF block holding only the given orientation (1–8).
+pub fn jpeg_with_orientation(img: &RgbImage, orientation: u16) -> Vec<u8> {
+    let field = exif::Field {
+        tag: exif::Tag::Orientation,
+        ifd_num: exif::In::PRIMARY,
+        value: exif::Value::Short(vec![orientation]),
+    };
+    let mut w = exif::experimental::Writer::new();
+    w.push_field(&field);
+    let mut tiff = Cursor::new(Vec::new());
+    w.write(&mut tiff, false).expect("exif");
+    let mut out = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
+    enc.set_exif_metadata(tiff.into_inner())
+        .expect("exif accepted");
+    enc.write_image(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        image::ExtendedColorType::Rgb8,
+    )
+    .expect("jpeg");
+    out
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(p: &Path) -> String {
+    let bytes = std::fs::read(p).expect("read for hashing");
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// Every file under `dir` (recursive, sorted) with its hash.
+pub fn hash_tree(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut v: Vec<(PathBuf, String)> = walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().to_path_buf(), sha256_file(e.path())))
+        .collect();
+    v.sort();
+    v
+}
+
+/// CRC-32 (IEEE) for crafting PNG chunks.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A PNG whose (CRC-valid) header claims `w`×`h` pixels, followed by a tiny IDAT and IEND.
+pub fn png_header_claiming(w: u32, h: u32) -> Vec<u8> {
+    let mut out = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(b"IHDR", &ihdr);
+    chunk(b"IDAT", &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(b"IEND", &[]);
+    out
+}
+
+/// Largest per-channel difference between two same-size images.
+pub fn max_abs_diff(a: &RgbImage, b: &RgbImage) -> u8 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    a.as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0)
+}

@@ -1,0 +1,280 @@
+//! Loading real files in every supported format, EXIF orientation, and one clear error per
+//! kind of bad file — while the good files of the same folder are still protected.
+
+mod common;
+
+use std::path::Path;
+
+use image::{DynamicImage, GrayAlphaImage, ImageBuffer, ImageFormat, Luma, LumaA, Rgb, Rgba};
+use unlearnable::config::LoadLimits;
+use unlearnable::imaging::load_photo;
+use unlearnable::progress::NullSink;
+use unlearnable::{CancelToken, DeviceChoice, MethodId, ProtectConfig, ProtectJob, Strength};
+
+use common::*;
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn every_supported_format_and_pixel_layout_decodes_to_upright_rgb() {
+    let dir = tempfile::tempdir().unwrap();
+    let rgb = pattern(24, 16, 1);
+    let dynimg = DynamicImage::ImageRgb8(rgb.clone());
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("a.png", encode(&dynimg, ImageFormat::Png), "Rgb8"),
+        ("a.jpg", encode(&dynimg, ImageFormat::Jpeg), "Rgb8"),
+        ("a.webp", encode(&dynimg, ImageFormat::WebP), "Rgb8"),
+        ("a.bmp", encode(&dynimg, ImageFormat::Bmp), "Rgb8"),
+        ("a.tiff", encode(&dynimg, ImageFormat::Tiff), "Rgb8"),
+        (
+            "a.gif",
+            encode(
+                &DynamicImage::ImageRgba8(dynimg.to_rgba8()),
+                ImageFormat::Gif,
+            ),
+            "Rgba8",
+        ),
+        (
+            "gray16.png",
+            encode(
+                &DynamicImage::ImageLuma16(ImageBuffer::from_fn(24, 16, |x, _| {
+                    Luma([x as u16 * 2000])
+                })),
+                ImageFormat::Png,
+            ),
+            "L16",
+        ),
+        (
+            "rgb16.png",
+            encode(
+                &DynamicImage::ImageRgb16(ImageBuffer::from_fn(24, 16, |x, y| {
+                    Rgb([x as u16 * 2000, y as u16 * 3000, 65535])
+                })),
+                ImageFormat::Png,
+            ),
+            "Rgb16",
+        ),
+        (
+            "gray_alpha.png",
+            encode(
+                &DynamicImage::ImageLumaA8(GrayAlphaImage::from_fn(24, 16, |x, _| {
+                    LumaA([100, x as u8 * 10])
+                })),
+                ImageFormat::Png,
+            ),
+            "La8",
+        ),
+        (
+            "rgba.png",
+            encode(
+                &DynamicImage::ImageRgba8(ImageBuffer::from_fn(24, 16, |x, _| {
+                    Rgba([1, 2, 3, x as u8])
+                })),
+                ImageFormat::Png,
+            ),
+            "Rgba8",
+        ),
+    ];
+    for (name, bytes, color) in cases {
+        let p = write(dir.path(), name, &bytes);
+        let photo =
+            load_photo(&p, &LoadLimits::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((photo.width(), photo.height()), (24, 16), "{name}");
+        assert_eq!(photo.meta.color, color, "{name}");
+        if matches!(name, "a.png" | "a.bmp" | "a.tiff" | "a.webp") {
+            assert_eq!(photo.rgb, rgb, "{name}: lossless formats decode exactly");
+        }
+        if name == "a.jpg" {
+            let total: u64 = photo
+                .rgb
+                .as_raw()
+                .iter()
+                .zip(rgb.as_raw())
+                .map(|(a, b)| u64::from(a.abs_diff(*b)))
+                .sum();
+            let mean = total as f64 / rgb.as_raw().len() as f64;
+            assert!(mean < 12.0, "{name}: JPEG is close (mean error {mean})");
+        }
+        if name == "rgb16.png" {
+            assert_eq!(
+                photo.rgb.get_pixel(1, 1).0,
+                [8, 12, 255],
+                "16-bit is scaled to 8-bit"
+            );
+        }
+        let has_alpha = matches!(name, "a.gif" | "gray_alpha.png" | "rgba.png");
+        assert_eq!(photo.alpha.is_some(), has_alpha, "{name}");
+        if name == "rgba.png" {
+            assert_eq!(photo.alpha.as_ref().unwrap().get_pixel(5, 0).0, [5]);
+        }
+    }
+}
+
+#[test]
+fn cmyk_jpeg_decodes_to_plausible_colours() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cmyk.jpg");
+    let photo = load_photo(&p, &LoadLimits::default()).unwrap();
+    assert_eq!((photo.width(), photo.height()), (48, 32));
+    // The source is a sunset: the top rows are bright and warm, not inverted (dark/blue).
+    let top = photo.rgb.get_pixel(24, 2).0;
+    let mean: u32 = photo
+        .rgb
+        .pixels()
+        .map(|p| u32::from(p.0[0]) + u32::from(p.0[1]) + u32::from(p.0[2]))
+        .sum::<u32>()
+        / (48 * 32 * 3);
+    assert!(mean > 20 && mean < 235, "mean {mean}, top {top:?}");
+}
+
+#[test]
+fn exif_orientation_is_applied_to_the_pixels() {
+    // 16×8: left half red, right half blue. Orientation 6 = rotate 90° clockwise to view.
+    let img = image::RgbImage::from_fn(16, 8, |x, _| {
+        if x < 8 {
+            Rgb([255, 0, 0])
+        } else {
+            Rgb([0, 0, 255])
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "rotated.jpg", &jpeg_with_orientation(&img, 6));
+    let photo = load_photo(&p, &LoadLimits::default()).unwrap();
+    assert!(photo.meta.rotated);
+    assert_eq!((photo.width(), photo.height()), (8, 16));
+    let top = photo.rgb.get_pixel(4, 3).0;
+    let bottom = photo.rgb.get_pixel(4, 12).0;
+    assert!(top[0] > 200 && top[2] < 60, "top should be red: {top:?}");
+    assert!(
+        bottom[2] > 200 && bottom[0] < 60,
+        "bottom should be blue: {bottom:?}"
+    );
+}
+
+/// Bad files, each with the words its error must contain.
+fn bad_files() -> Vec<(&'static str, Vec<u8>, &'static str)> {
+    let good_jpeg = encode(
+        &DynamicImage::ImageRgb8(pattern(64, 64, 3)),
+        ImageFormat::Jpeg,
+    );
+    let good_png = encode(
+        &DynamicImage::ImageRgb8(pattern(64, 64, 4)),
+        ImageFormat::Png,
+    );
+    let mut corrupt_png = good_png.clone();
+    let mid = corrupt_png.len() / 2;
+    corrupt_png[mid..mid + 16]
+        .iter_mut()
+        .for_each(|b| *b ^= 0xA5);
+    vec![
+        ("empty.jpg", Vec::new(), "empty"),
+        (
+            "truncated.jpg",
+            good_jpeg[..good_jpeg.len() / 3].to_vec(),
+            "damaged or truncated",
+        ),
+        (
+            "notes.jpg",
+            b"these are my holiday notes, not a photo\n".to_vec(),
+            "not a supported image",
+        ),
+        (
+            "bomb.png",
+            png_header_claiming(100_000, 100_000),
+            "too large",
+        ),
+        ("corrupt.png", corrupt_png, "damaged or truncated"),
+        (
+            "garbage.png",
+            (0..4096u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect(),
+            "not a supported image",
+        ),
+        (
+            "header_only.gif",
+            b"GIF89a\x10\x00".to_vec(),
+            "damaged or truncated",
+        ),
+        (
+            "bogus.bmp",
+            b"BM\x00\x00\x00\x00garbage-garbage-garbage".to_vec(),
+            "Unknown bitmap header",
+        ),
+        (
+            "short.webp",
+            b"RIFF\x24\x00\x00\x00WEBPVP8 \x18\x00\x00\x00".to_vec(),
+            "damaged or truncated",
+        ),
+        (
+            "dangling.tiff",
+            b"II*\x00\xff\xff\x00\x00".to_vec(),
+            "damaged or truncated",
+        ),
+        (
+            "image.qoi",
+            b"qoif\x00\x00\x00\x10\x00\x00\x00\x10\x03\x00".to_vec(),
+            "Qoi is not supported",
+        ),
+    ]
+}
+
+#[test]
+fn each_bad_file_gets_its_own_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes, words) in bad_files() {
+        let p = write(dir.path(), name, &bytes);
+        let Err(e) = load_photo(&p, &LoadLimits::default()) else {
+            panic!("{name} loaded although it is broken");
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.contains(name),
+            "{name}: the message names the file: {msg}"
+        );
+        assert!(msg.contains(words), "{name}: expected '{words}' in: {msg}");
+    }
+}
+
+#[test]
+fn a_folder_with_bad_files_still_protects_the_good_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let album = dir.path().join("album");
+    std::fs::create_dir_all(&album).unwrap();
+    let mut bad_count = 0;
+    for (name, bytes, _) in bad_files() {
+        if name.ends_with(".qoi") {
+            continue; // not an image extension: a folder scan does not pick it up
+        }
+        write(&album, name, &bytes);
+        bad_count += 1;
+    }
+    for i in 0..3 {
+        let img = DynamicImage::ImageRgb8(pattern(40 + i, 30, i));
+        write(
+            &album,
+            &format!("good{i}.png"),
+            &encode(&img, ImageFormat::Png),
+        );
+    }
+    let before = hash_tree(&album);
+    let job = ProtectJob {
+        inputs: vec![album.clone()],
+        out_dir: dir.path().join("out"),
+        config: ProtectConfig::new(MethodId::Conv, Strength::Medium),
+        device: DeviceChoice::Cpu,
+    };
+    let summary = unlearnable::job::run(&job, &NullSink, &CancelToken::new()).unwrap();
+    let m = &summary.manifest;
+    assert_eq!(m.summary.done, 3);
+    assert_eq!(m.summary.failed, bad_count);
+    assert_eq!(m.errors.len(), bad_count);
+    assert!(m.errors.iter().all(|e| !e.error.is_empty()));
+    for i in 0..3 {
+        assert!(dir.path().join(format!("out/good{i}.png")).is_file());
+    }
+    assert_eq!(hash_tree(&album), before, "originals unchanged");
+}
