@@ -156,6 +156,20 @@ impl ExportFormat {
     }
 }
 
+/// PNG compression effort. Measured on 12 MP photos (BENCHMARKS.md): `fast` is about 3.5×
+/// quicker than `default` for files about 12 % larger; pixels are identical either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PngCompression {
+    /// Quickest encoding (default).
+    #[default]
+    Fast,
+    /// zlib's default level.
+    Default,
+    /// Smallest files, slowest.
+    Best,
+}
+
 /// How protected photos are written.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -164,6 +178,8 @@ pub struct ExportConfig {
     pub format: ExportFormat,
     /// JPEG quality (1–100), used only for [`ExportFormat::Jpeg`].
     pub jpeg_quality: u8,
+    /// PNG compression effort, used only for [`ExportFormat::Png`].
+    pub png_compression: PngCompression,
     /// Keep the artist and copyright fields of the original (all other metadata, including
     /// GPS position and camera serial numbers, is always dropped).
     pub keep_copyright: bool,
@@ -176,6 +192,7 @@ impl Default for ExportConfig {
         Self {
             format: ExportFormat::Png,
             jpeg_quality: 95,
+            png_compression: PngCompression::Fast,
             keep_copyright: false,
             overwrite: false,
         }

@@ -217,6 +217,7 @@ pub fn run(
             seed: config.seed,
             epsilon: config.epsilon(),
             num_classes: album.classes.len(),
+            events,
         },
         classes: &album.classes,
         events,

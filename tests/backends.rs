@@ -35,6 +35,7 @@ fn conv_filters_agree_between_cpu_and_wgpu() {
         seed: 3,
         epsilon: 8.0 / 255.0,
         num_classes: 1,
+        events: &unlearnable::progress::NullSink,
     };
     let a = method.filter(&work, 0, &ctx(&cpu)).unwrap();
     let b = method.filter(&work, 0, &ctx(&wgpu)).unwrap();

@@ -217,3 +217,64 @@ fn output_inside_the_input_folder_is_refused() {
     }
     assert!(!input.join("protected").exists());
 }
+
+/// A JPEG whose EXIF holds credit fields plus a GPS position and a camera serial number.
+fn jpeg_with_private_exif(img: &image::RgbImage) -> Vec<u8> {
+    use exif::{Field, In, Rational, Tag, Value};
+    let fields = [
+        Field { tag: Tag::Artist, ifd_num: In::PRIMARY, value: Value::Ascii(vec![b"Ann Artist".to_vec()]) },
+        Field { tag: Tag::Copyright, ifd_num: In::PRIMARY, value: Value::Ascii(vec![b"(c) 2026 Ann".to_vec()]) },
+        Field { tag: Tag::BodySerialNumber, ifd_num: In::PRIMARY, value: Value::Ascii(vec![b"SN-998877".to_vec()]) },
+        Field { tag: Tag::GPSLatitudeRef, ifd_num: In::PRIMARY, value: Value::Ascii(vec![b"N".to_vec()]) },
+        Field {
+            tag: Tag::GPSLatitude,
+            ifd_num: In::PRIMARY,
+            value: Value::Rational(vec![Rational { num: 48, denom: 1 }, Rational { num: 51, denom: 1 }, Rational { num: 29, denom: 1 }]),
+        },
+    ];
+    let mut w = exif::experimental::Writer::new();
+    fields.iter().for_each(|f| w.push_field(f));
+    let mut tiff = std::io::Cursor::new(Vec::new());
+    w.write(&mut tiff, false).unwrap();
+    let mut out = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
+    image::ImageEncoder::set_exif_metadata(&mut enc, tiff.into_inner()).unwrap();
+    image::ImageEncoder::write_image(enc, img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8).unwrap();
+    out
+}
+
+fn exif_tags(path: &Path) -> Vec<exif::Tag> {
+    let file = std::fs::File::open(path).unwrap();
+    match exif::Reader::new().read_from_container(&mut std::io::BufReader::new(file)) {
+        Ok(e) => e.fields().map(|f| f.tag).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn location_and_serials_are_always_dropped_and_credit_only_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let src = input.join("private.jpg");
+    std::fs::write(&src, jpeg_with_private_exif(&pattern(64, 48, 9))).unwrap();
+    let tags = exif_tags(&src);
+    assert!(tags.contains(&exif::Tag::GPSLatitude) && tags.contains(&exif::Tag::BodySerialNumber));
+
+    for format in [ExportFormat::Png, ExportFormat::Jpeg, ExportFormat::Webp] {
+        for keep in [false, true] {
+            let mut cfg = ProtectConfig::default();
+            cfg.export.format = format;
+            cfg.export.keep_copyright = keep;
+            let s = run(vec![input.clone()], &dir.path().join(format!("{format:?}-{keep}")), cfg);
+            let out = &s.manifest.images[0].output;
+            let tags = exif_tags(out);
+            let bytes = std::fs::read(out).unwrap();
+            let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+            assert!(!contains(b"SN-998877"), "{format:?}: serial number leaked");
+            assert!(!tags.contains(&exif::Tag::GPSLatitude), "{format:?}: location leaked");
+            assert_eq!(tags.contains(&exif::Tag::Artist), keep, "{format:?} keep={keep}: {tags:?}");
+            assert_eq!(contains(b"(c) 2026 Ann"), keep, "{format:?} keep={keep}");
+        }
+    }
+}

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{ExportFormat, Strength};
+use crate::config::{ExportFormat, PngCompression, Strength};
 use crate::device::DeviceChoice;
 use crate::protect::MethodId;
 
@@ -107,6 +107,27 @@ impl From<FormatArg> for ExportFormat {
     }
 }
 
+/// PNG compression effort on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PngCompressionArg {
+    /// Quickest.
+    Fast,
+    /// zlib's default level.
+    Default,
+    /// Smallest files.
+    Best,
+}
+
+impl From<PngCompressionArg> for PngCompression {
+    fn from(p: PngCompressionArg) -> Self {
+        match p {
+            PngCompressionArg::Fast => PngCompression::Fast,
+            PngCompressionArg::Default => PngCompression::Default,
+            PngCompressionArg::Best => PngCompression::Best,
+        }
+    }
+}
+
 fn parse_method(s: &str) -> Result<MethodId, String> {
     MethodId::from_id(s).ok_or_else(|| {
         let ids: Vec<&str> = MethodId::ALL.iter().map(|m| m.id()).collect();
@@ -148,6 +169,9 @@ pub struct ProtectArgs {
     /// JPEG quality (1–100), with --format jpeg.
     #[arg(long)]
     pub jpeg_quality: Option<u8>,
+    /// PNG compression effort: fast (default), default, best (smallest, slowest).
+    #[arg(long, value_enum)]
+    pub png_compression: Option<PngCompressionArg>,
     /// Keep the artist and copyright fields (location and camera details are always removed).
     #[arg(long)]
     pub keep_copyright: bool,

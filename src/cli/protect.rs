@@ -50,6 +50,9 @@ pub fn build_config(args: &ProtectArgs) -> anyhow::Result<ProtectConfig> {
     if let Some(q) = args.jpeg_quality {
         cfg.export.jpeg_quality = q;
     }
+    if let Some(p) = args.png_compression {
+        cfg.export.png_compression = p.into();
+    }
     cfg.export.keep_copyright |= args.keep_copyright;
     cfg.export.overwrite |= args.overwrite;
     if let Some(w) = args.working_size {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use image::codecs::{jpeg::JpegEncoder, png, webp::WebPEncoder};
 use image::{ExtendedColorType, GrayImage, ImageEncoder, RgbImage, RgbaImage};
 
-use crate::config::{ExportConfig, ExportFormat};
+use crate::config::{ExportConfig, ExportFormat, PngCompression};
 use crate::error::ExportError;
 
 /// Chooses output paths: the input's relative path under the output folder with the export
@@ -134,7 +134,11 @@ pub fn encode(
         ExportFormat::Png => {
             let mut enc = png::PngEncoder::new_with_quality(
                 &mut out,
-                png::CompressionType::Default,
+                match cfg.png_compression {
+                    PngCompression::Fast => png::CompressionType::Fast,
+                    PngCompression::Default => png::CompressionType::Default,
+                    PngCompression::Best => png::CompressionType::Best,
+                },
                 png::FilterType::Adaptive,
             );
             set_exif(&mut |e| enc.set_exif_metadata(e).map_err(|e| e.to_string()))?;

@@ -130,6 +130,7 @@ mod tests {
             seed,
             epsilon: 8.0 / 255.0,
             num_classes: 2,
+            events: &crate::progress::NullSink,
         }
     }
 

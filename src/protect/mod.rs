@@ -15,6 +15,7 @@ use crate::config::{MethodConfig, ProtectConfig};
 use crate::device::ComputeDevice;
 use crate::error::MethodError;
 use crate::imaging::{AlbumEntry, Planar};
+use crate::progress::ProgressSink;
 
 /// The method ids the CLI's `--method` takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -90,6 +91,8 @@ pub struct MethodContext<'a> {
     pub epsilon: f32,
     /// Number of classes in the album.
     pub num_classes: usize,
+    /// Where a method reports its own progress (e.g. optimisation rounds).
+    pub events: &'a dyn ProgressSink,
 }
 
 /// A protection method.
