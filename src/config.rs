@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::device::Backend;
+use crate::model::SurrogateKind;
 use crate::protect::MethodId;
 
 /// One user-facing strength, mapped to a perturbation budget (oxipng-style presets).
@@ -71,6 +73,10 @@ pub enum MethodConfig {
     Conv(ConvConfig),
     /// Uniform random noise: the control that does *not* protect.
     Random(RandomConfig),
+    /// Error-minimizing noise, one δ per photo (Huang et al., ICLR 2021).
+    Em(EmConfig),
+    /// Error-minimizing noise, one δ per class.
+    EmClass(EmConfig),
 }
 
 impl Default for MethodConfig {
@@ -85,6 +91,8 @@ impl MethodConfig {
         match id {
             MethodId::Conv => MethodConfig::Conv(ConvConfig::default()),
             MethodId::Random => MethodConfig::Random(RandomConfig::default()),
+            MethodId::Em => MethodConfig::Em(EmConfig::default()),
+            MethodId::EmClass => MethodConfig::EmClass(EmConfig::default()),
         }
     }
 
@@ -93,6 +101,8 @@ impl MethodConfig {
         match self {
             MethodConfig::Conv(_) => MethodId::Conv,
             MethodConfig::Random(_) => MethodId::Random,
+            MethodConfig::Em(_) => MethodId::Em,
+            MethodConfig::EmClass(_) => MethodId::EmClass,
         }
     }
 }
@@ -126,6 +136,164 @@ impl Default for ConvConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct RandomConfig {}
+
+/// Speed/quality preset of training-based methods. Explicit settings override it.
+///
+/// | preset | working size CPU / GPU | surrogate CPU / GPU | δ-steps per round (K) | max rounds |
+/// |---|---|---|---|---|
+/// | `fast` | 32 / 64 | small CNN / small CNN | 10 | 5 |
+/// | `balanced` | 64 / 128 | small CNN / ResNet-18 | 20 | 10 |
+/// | `thorough` | 96 / 224 | ResNet-18 / ResNet-18 | 20 | 20 |
+///
+/// Why smaller on CPUs: the cost of every δ-step grows with the pixel count, and 64 px keeps a
+/// 12 MP photo at a few seconds on two cores; the perturbation is upsampled to native size, so
+/// a small working size gives coarser, lower-frequency noise rather than none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Quality {
+    /// Quickest; for previews and large albums on a CPU.
+    Fast,
+    /// The default.
+    #[default]
+    Balanced,
+    /// Closest to the papers' settings; slow without a GPU.
+    Thorough,
+}
+
+impl Quality {
+    /// All presets, quickest first.
+    pub const ALL: [Quality; 3] = [Quality::Fast, Quality::Balanced, Quality::Thorough];
+
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Quality::Fast => "fast",
+            Quality::Balanced => "balanced",
+            Quality::Thorough => "thorough",
+        }
+    }
+}
+
+/// Settings of error-minimizing noise (`em` and `em-class`). `None` means "from the quality
+/// preset and the device"; defaults otherwise follow `methods.md` §1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EmConfig {
+    /// Speed/quality preset.
+    pub quality: Quality,
+    /// Surrogate network.
+    pub surrogate: Option<SurrogateKind>,
+    /// Side of the square copy the noise is optimised on (photos smaller than this are
+    /// processed at their own size).
+    pub working_size: Option<u32>,
+    /// Signed-gradient steps on δ per round (K).
+    pub steps: Option<u32>,
+    /// Step size α in 1/255 units (default ε/10).
+    pub step_size_255: Option<f32>,
+    /// Surrogate training steps (mini-batches) per round.
+    pub theta_steps: u32,
+    /// Round limit.
+    pub max_rounds: Option<u32>,
+    /// Stop once the surrogate classifies this share of x+δ correctly.
+    pub stop_accuracy: f32,
+    /// Mini-batch size for both surrogate training and δ-steps.
+    pub batch_size: usize,
+    /// Surrogate SGD learning rate.
+    pub learning_rate: f64,
+    /// Surrogate SGD momentum.
+    pub momentum: f64,
+    /// Surrogate SGD weight decay.
+    pub weight_decay: f32,
+    /// Surrogate gradient-norm clip.
+    pub grad_clip: f32,
+    /// Number of pseudo-label clusters for a folder without sub-folders (auto: √(n/2),
+    /// clamped to 2..=10).
+    pub clusters: Option<usize>,
+}
+
+impl Default for EmConfig {
+    fn default() -> Self {
+        Self {
+            quality: Quality::Balanced,
+            surrogate: None,
+            working_size: None,
+            steps: None,
+            step_size_255: None,
+            theta_steps: 10,
+            max_rounds: None,
+            stop_accuracy: 0.99,
+            batch_size: 128,
+            learning_rate: 0.1,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            grad_clip: 5.0,
+            clusters: None,
+        }
+    }
+}
+
+/// [`EmConfig`] with every automatic value decided; recorded in the manifest.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResolvedEm {
+    /// Surrogate network.
+    pub surrogate: SurrogateKind,
+    /// Largest side of the square working copy.
+    pub working_size: u32,
+    /// δ-steps per round.
+    pub steps: u32,
+    /// Step size α (fraction of full scale).
+    pub step_size: f32,
+    /// Budget ε (fraction of full scale).
+    pub epsilon: f32,
+    /// Surrogate steps per round.
+    pub theta_steps: u32,
+    /// Round limit.
+    pub max_rounds: u32,
+    /// Stop threshold.
+    pub stop_accuracy: f32,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// SGD learning rate, momentum, weight decay, gradient clip.
+    pub sgd: [f64; 4],
+}
+
+impl EmConfig {
+    /// Decide the automatic values for a backend and a budget `epsilon` (fraction).
+    pub fn resolve(&self, backend: Backend, epsilon: f32) -> ResolvedEm {
+        let gpu = backend != Backend::Cpu;
+        let (cpu_size, gpu_size, steps, rounds) = match self.quality {
+            Quality::Fast => (32, 64, 10, 5),
+            Quality::Balanced => (64, 128, 20, 10),
+            Quality::Thorough => (96, 224, 20, 20),
+        };
+        let surrogate = match (self.quality, gpu) {
+            (Quality::Thorough, _) | (Quality::Balanced, true) => SurrogateKind::Resnet18,
+            _ => SurrogateKind::SmallCnn,
+        };
+        ResolvedEm {
+            surrogate: self.surrogate.unwrap_or(surrogate),
+            working_size: self
+                .working_size
+                .unwrap_or(if gpu { gpu_size } else { cpu_size }),
+            steps: self.steps.unwrap_or(steps),
+            step_size: self
+                .step_size_255
+                .map(|a| a / 255.0)
+                .unwrap_or(epsilon / 10.0),
+            epsilon,
+            theta_steps: self.theta_steps,
+            max_rounds: self.max_rounds.unwrap_or(rounds),
+            stop_accuracy: self.stop_accuracy,
+            batch_size: self.batch_size,
+            sgd: [
+                self.learning_rate,
+                self.momentum,
+                f64::from(self.weight_decay),
+                f64::from(self.grad_clip),
+            ],
+        }
+    }
+}
 
 /// Output file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -233,8 +401,9 @@ pub struct ProtectConfig {
     pub epsilon_255: f32,
     /// Seed of every random choice; the same seed gives byte-identical files.
     pub seed: u64,
-    /// Long side, in pixels, of the copy a method computes on. Photos smaller than this are
-    /// processed at their own size. 256 matches the resolutions scrapers train at (224–512).
+    /// Long side, in pixels, of the copy per-photo methods (`conv`, `random`) compute on.
+    /// Photos smaller than this are processed at their own size. 256 matches the resolutions
+    /// scrapers train at (224–512). Training-based methods use [`EmConfig::working_size`].
     pub working_size: u32,
     /// Photos decoded at once; bounds memory independently of the album size.
     pub batch_size: usize,
@@ -298,6 +467,23 @@ impl ProtectConfig {
                 self.export.jpeg_quality
             ));
         }
+        if let MethodConfig::Em(e) | MethodConfig::EmClass(e) = &self.method {
+            if e.working_size.is_some_and(|w| !(8..=1024).contains(&w)) {
+                return Err("EM working size must be 8–1024 px".into());
+            }
+            if e.steps == Some(0) || e.max_rounds == Some(0) || e.batch_size == 0 {
+                return Err("EM steps, rounds and batch size must be at least 1".into());
+            }
+            if !(0.0..=1.0).contains(&e.stop_accuracy) {
+                return Err(format!(
+                    "EM stop accuracy must be in [0, 1], got {}",
+                    e.stop_accuracy
+                ));
+            }
+            if e.clusters.is_some_and(|k| k < 2) {
+                return Err("EM needs at least 2 clusters".into());
+            }
+        }
         if let MethodConfig::Conv(c) = &self.method {
             if let Some(k) = c.kernel_size
                 && (k % 2 == 0 || !(1..=63).contains(&k))
@@ -348,14 +534,18 @@ mod tests {
 
     #[test]
     fn validation_rejects_out_of_range_values() {
-        let mut c = ProtectConfig::default();
-        c.epsilon_255 = 0.0;
-        assert!(c.validate().unwrap_err().contains("epsilon"));
-        let mut c = ProtectConfig::default();
-        c.method = MethodConfig::Conv(ConvConfig {
-            kernel_size: Some(4),
+        let c = ProtectConfig {
+            epsilon_255: 0.0,
             ..Default::default()
-        });
+        };
+        assert!(c.validate().unwrap_err().contains("epsilon"));
+        let c = ProtectConfig {
+            method: MethodConfig::Conv(ConvConfig {
+                kernel_size: Some(4),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
         assert!(c.validate().unwrap_err().contains("odd"));
         assert_eq!(ProtectConfig::default().validate(), Ok(()));
     }

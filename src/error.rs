@@ -112,6 +112,17 @@ pub enum MethodError {
         /// What is wrong, in words.
         message: String,
     },
+    /// The album cannot be used by this method (e.g. too few photos or classes).
+    #[error("{method} cannot protect this album: {message}")]
+    UnsuitableAlbum {
+        /// Method id.
+        method: &'static str,
+        /// What is missing, in words.
+        message: String,
+    },
+    /// The run was cancelled while the method was working.
+    #[error("cancelled")]
+    Cancelled,
     /// The compute backend failed while running the method (e.g. reading a tensor back).
     #[error("compute failed in {method}: {message}")]
     Compute {

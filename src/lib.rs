@@ -18,10 +18,13 @@ pub mod device;
 pub mod error;
 pub mod imaging;
 pub mod job;
+pub mod labels;
 pub mod manifest;
+pub mod model;
 pub mod progress;
 pub mod protect;
 pub mod rng;
+pub mod train;
 
 pub use cancel::CancelToken;
 pub use config::{ExportConfig, ExportFormat, MethodConfig, ProtectConfig, Strength};

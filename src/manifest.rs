@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::config::ProtectConfig;
+use crate::protect::FitReport;
 
 /// One protected photo.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -79,6 +80,8 @@ pub struct Manifest {
     pub labels: Labels,
     /// Every setting of the run.
     pub config: ProtectConfig,
+    /// How training went (training-based methods only).
+    pub training: Option<FitReport>,
     /// Whether the run was cancelled before the end.
     pub cancelled: bool,
     /// Totals.
@@ -94,7 +97,7 @@ pub struct Manifest {
 /// Class labels of a run.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Labels {
-    /// Where labels came from: `folders`.
+    /// Where labels came from: `folders`, or k-means clusters for a flat folder.
     pub source: String,
     /// Class names in label order.
     pub classes: Vec<String>,

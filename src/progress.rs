@@ -21,10 +21,31 @@ pub enum ProgressEvent {
         /// Class names (sub-folders), in label order.
         classes: Vec<String>,
     },
-    /// A phase of the job began (e.g. "protecting").
+    /// A phase of the job began: `reading` (training-based methods load the album first),
+    /// `training`, or `protecting`.
     Phase {
         /// Short phase name.
         name: String,
+        /// Units of work in this phase (photos, or rounds for `training`).
+        total: usize,
+    },
+    /// A photo was read for training (first pass of training-based methods).
+    PhotoRead {
+        /// Position in the album's sorted order.
+        index: usize,
+    },
+    /// A training round finished.
+    Round {
+        /// Round number, from 1.
+        round: u32,
+        /// Round limit (training may stop earlier).
+        max_rounds: u32,
+        /// Surrogate accuracy on the protected working copies (0–1).
+        accuracy: f32,
+        /// Mean loss during the round's δ-steps.
+        loss: f32,
+        /// Upper bound on the remaining training time (the stop threshold may end it sooner).
+        eta_seconds: f64,
     },
     /// One photo was protected and written.
     ImageDone {

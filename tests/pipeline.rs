@@ -222,14 +222,34 @@ fn output_inside_the_input_folder_is_refused() {
 fn jpeg_with_private_exif(img: &image::RgbImage) -> Vec<u8> {
     use exif::{Field, In, Rational, Tag, Value};
     let fields = [
-        Field { tag: Tag::Artist, ifd_num: In::PRIMARY, value: Value::Ascii(vec![b"Ann Artist".to_vec()]) },
-        Field { tag: Tag::Copyright, ifd_num: In::PRIMARY, value: Value::Ascii(vec![b"(c) 2026 Ann".to_vec()]) },
-        Field { tag: Tag::BodySerialNumber, ifd_num: In::PRIMARY, value: Value::Ascii(vec![b"SN-998877".to_vec()]) },
-        Field { tag: Tag::GPSLatitudeRef, ifd_num: In::PRIMARY, value: Value::Ascii(vec![b"N".to_vec()]) },
+        Field {
+            tag: Tag::Artist,
+            ifd_num: In::PRIMARY,
+            value: Value::Ascii(vec![b"Ann Artist".to_vec()]),
+        },
+        Field {
+            tag: Tag::Copyright,
+            ifd_num: In::PRIMARY,
+            value: Value::Ascii(vec![b"(c) 2026 Ann".to_vec()]),
+        },
+        Field {
+            tag: Tag::BodySerialNumber,
+            ifd_num: In::PRIMARY,
+            value: Value::Ascii(vec![b"SN-998877".to_vec()]),
+        },
+        Field {
+            tag: Tag::GPSLatitudeRef,
+            ifd_num: In::PRIMARY,
+            value: Value::Ascii(vec![b"N".to_vec()]),
+        },
         Field {
             tag: Tag::GPSLatitude,
             ifd_num: In::PRIMARY,
-            value: Value::Rational(vec![Rational { num: 48, denom: 1 }, Rational { num: 51, denom: 1 }, Rational { num: 29, denom: 1 }]),
+            value: Value::Rational(vec![
+                Rational { num: 48, denom: 1 },
+                Rational { num: 51, denom: 1 },
+                Rational { num: 29, denom: 1 },
+            ]),
         },
     ];
     let mut w = exif::experimental::Writer::new();
@@ -239,7 +259,14 @@ fn jpeg_with_private_exif(img: &image::RgbImage) -> Vec<u8> {
     let mut out = Vec::new();
     let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
     image::ImageEncoder::set_exif_metadata(&mut enc, tiff.into_inner()).unwrap();
-    image::ImageEncoder::write_image(enc, img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8).unwrap();
+    image::ImageEncoder::write_image(
+        enc,
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        image::ExtendedColorType::Rgb8,
+    )
+    .unwrap();
     out
 }
 
@@ -266,14 +293,25 @@ fn location_and_serials_are_always_dropped_and_credit_only_on_request() {
             let mut cfg = ProtectConfig::default();
             cfg.export.format = format;
             cfg.export.keep_copyright = keep;
-            let s = run(vec![input.clone()], &dir.path().join(format!("{format:?}-{keep}")), cfg);
+            let s = run(
+                vec![input.clone()],
+                &dir.path().join(format!("{format:?}-{keep}")),
+                cfg,
+            );
             let out = &s.manifest.images[0].output;
             let tags = exif_tags(out);
             let bytes = std::fs::read(out).unwrap();
             let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
             assert!(!contains(b"SN-998877"), "{format:?}: serial number leaked");
-            assert!(!tags.contains(&exif::Tag::GPSLatitude), "{format:?}: location leaked");
-            assert_eq!(tags.contains(&exif::Tag::Artist), keep, "{format:?} keep={keep}: {tags:?}");
+            assert!(
+                !tags.contains(&exif::Tag::GPSLatitude),
+                "{format:?}: location leaked"
+            );
+            assert_eq!(
+                tags.contains(&exif::Tag::Artist),
+                keep,
+                "{format:?} keep={keep}: {tags:?}"
+            );
             assert_eq!(contains(b"(c) 2026 Ann"), keep, "{format:?} keep={keep}");
         }
     }

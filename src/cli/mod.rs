@@ -8,8 +8,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{ExportFormat, PngCompression, Strength};
+use crate::config::{ExportFormat, PngCompression, Quality, Strength};
 use crate::device::DeviceChoice;
+use crate::model::SurrogateKind;
 use crate::protect::MethodId;
 
 /// Exit code: every photo was protected.
@@ -107,6 +108,45 @@ impl From<FormatArg> for ExportFormat {
     }
 }
 
+/// Speed/quality presets on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum QualityArg {
+    /// Quickest (small working copies, few rounds).
+    Fast,
+    /// The default.
+    Balanced,
+    /// Closest to the papers; slow without a GPU.
+    Thorough,
+}
+
+impl From<QualityArg> for Quality {
+    fn from(q: QualityArg) -> Self {
+        match q {
+            QualityArg::Fast => Quality::Fast,
+            QualityArg::Balanced => Quality::Balanced,
+            QualityArg::Thorough => Quality::Thorough,
+        }
+    }
+}
+
+/// Surrogate networks on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SurrogateArg {
+    /// Small, fast CNN.
+    SmallCnn,
+    /// CIFAR-style ResNet-18.
+    Resnet18,
+}
+
+impl From<SurrogateArg> for SurrogateKind {
+    fn from(s: SurrogateArg) -> Self {
+        match s {
+            SurrogateArg::SmallCnn => SurrogateKind::SmallCnn,
+            SurrogateArg::Resnet18 => SurrogateKind::Resnet18,
+        }
+    }
+}
+
 /// PNG compression effort on the command line.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum PngCompressionArg {
@@ -139,6 +179,9 @@ fn parse_method(s: &str) -> Result<MethodId, String> {
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Strength presets: low = 4/255, medium = 8/255 (default), high = 16/255.\n\
+Quality presets (em, em-class), CPU / GPU: fast = 32 / 64 px, 10 steps, 5 rounds; \
+balanced (default) = 64 / 128 px, 20 steps, 10 rounds, ResNet-18 on GPU; \
+thorough = 96 / 224 px, 20 steps, 20 rounds, ResNet-18.\n\
 Exit codes: 0 all photos protected, 2 usage error, 3 some photos failed, 130 cancelled."
 )]
 pub struct ProtectArgs {
@@ -178,9 +221,22 @@ pub struct ProtectArgs {
     /// Replace files already in the output folder instead of picking free names.
     #[arg(long)]
     pub overwrite: bool,
-    /// Long side (px) of the copy methods compute on.
+    /// Size (px) of the copy methods compute on: the long side for conv/random (default 256),
+    /// the square side for em/em-class (default from --quality).
     #[arg(long)]
     pub working_size: Option<u32>,
+    /// Speed/quality preset of training-based methods (em, em-class).
+    #[arg(short, long, value_enum)]
+    pub quality: Option<QualityArg>,
+    /// Surrogate network of training-based methods.
+    #[arg(long, value_enum)]
+    pub surrogate: Option<SurrogateArg>,
+    /// Round limit of training-based methods.
+    #[arg(long)]
+    pub rounds: Option<u32>,
+    /// Number of look-alike groups for a folder without sub-folders (em, em-class).
+    #[arg(long)]
+    pub clusters: Option<usize>,
     /// Photos processed at once (bounds memory).
     #[arg(short = 'j', long)]
     pub jobs: Option<usize>,

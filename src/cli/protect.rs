@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, ProtectArgs};
 use crate::config::{MethodConfig, ProtectConfig};
-use crate::error::JobError;
+use crate::error::{JobError, MethodError};
 use crate::job::{self, ProtectJob};
 use crate::progress::ProgressEvent;
 
@@ -58,6 +58,23 @@ pub fn build_config(args: &ProtectArgs) -> anyhow::Result<ProtectConfig> {
     if let Some(w) = args.working_size {
         cfg.working_size = w;
     }
+    if let MethodConfig::Em(em) | MethodConfig::EmClass(em) = &mut cfg.method {
+        if let Some(q) = args.quality {
+            em.quality = q.into();
+        }
+        if let Some(s) = args.surrogate {
+            em.surrogate = Some(s.into());
+        }
+        if let Some(r) = args.rounds {
+            em.max_rounds = Some(r);
+        }
+        if let Some(k) = args.clusters {
+            em.clusters = Some(k);
+        }
+        if let Some(w) = args.working_size {
+            em.working_size = Some(w);
+        }
+    }
     if let Some(j) = args.jobs {
         cfg.batch_size = j;
     }
@@ -73,13 +90,14 @@ fn is_usage(e: &JobError) -> bool {
             | JobError::OutputInsideInput { .. }
             | JobError::Config(_)
             | JobError::Device(_)
+            | JobError::Method(MethodError::UnsuitableAlbum { .. })
     )
 }
 
 fn bar(total: u64) -> ProgressBar {
     let pb = ProgressBar::new(total);
     let style = ProgressStyle::with_template(
-        "{spinner} [{bar:30}] {pos}/{len} photos  {elapsed} elapsed, ETA {eta}  {msg}",
+        "{spinner} {prefix:>10} [{bar:30}] {pos}/{len}  {elapsed} elapsed, ETA {eta}  {msg}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
     .progress_chars("=> ");
@@ -153,6 +171,39 @@ pub fn run(args: ProtectArgs) -> u8 {
                 );
                 pb = Some(bar(*total as u64));
             }
+            ProgressEvent::Phase { name, total } => {
+                if let Some(pb) = &pb {
+                    pb.set_length(*total as u64);
+                    pb.set_position(0);
+                    pb.reset_eta();
+                    pb.set_prefix(name.clone());
+                    pb.set_message("");
+                }
+            }
+            ProgressEvent::PhotoRead { .. } => {
+                if let Some(pb) = &pb {
+                    pb.inc(1);
+                }
+            }
+            ProgressEvent::Round {
+                round,
+                max_rounds,
+                accuracy,
+                loss,
+                ..
+            } => {
+                let text = format!(
+                    "round {round}/{max_rounds}: surrogate accuracy on protected copies {:.0} %, loss {loss:.3}",
+                    accuracy * 100.0
+                );
+                match &pb {
+                    Some(pb) if !pb.is_hidden() => {
+                        pb.set_position(u64::from(*round));
+                        pb.set_message(text);
+                    }
+                    _ => eprintln!("{text}"),
+                }
+            }
             ProgressEvent::ImageDone {
                 output, psnr_db, ..
             } => {
@@ -176,7 +227,7 @@ pub fn run(args: ProtectArgs) -> u8 {
                     None => eprintln!("{line}"),
                 }
             }
-            ProgressEvent::Phase { .. } | ProgressEvent::Finished { .. } => {}
+            ProgressEvent::Finished { .. } => {}
         }
     }
     if let Some(pb) = pb {

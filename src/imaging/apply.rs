@@ -7,7 +7,7 @@ use image::RgbImage;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::planar::Planar;
+use super::planar::{Planar, taps};
 
 /// What applying δ did to one photo, measured on the written 8-bit pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -27,19 +27,6 @@ pub fn psnr_from_mse(mse: f64) -> f64 {
     } else {
         (10.0 * (255.0f64 * 255.0 / mse).log10()).min(100.0)
     }
-}
-
-/// Source coordinate and weight for bilinear sampling (half-pixel centres, edge-clamped).
-fn taps(dst: u32, src: u32) -> Vec<(usize, usize, f32)> {
-    let scale = src as f32 / dst as f32;
-    (0..dst)
-        .map(|i| {
-            let s = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f32);
-            let i0 = s.floor() as usize;
-            let i1 = (i0 + 1).min(src as usize - 1);
-            (i0, i1, s - i0 as f32)
-        })
-        .collect()
 }
 
 /// Apply `delta` (any size, 3 planes) to `clean` at `clean`'s native resolution with L∞ budget

@@ -63,6 +63,57 @@ impl Planar {
     }
 }
 
+/// Source coordinates and weight for bilinear sampling from `src` to `dst` samples (half-pixel
+/// centres, edge-clamped): `(i0, i1, weight of i1)` per destination sample.
+pub(crate) fn taps(dst: u32, src: u32) -> Vec<(usize, usize, f32)> {
+    let scale = src as f32 / dst as f32;
+    (0..dst)
+        .map(|i| {
+            let s = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (src.max(1) - 1) as f32);
+            let i0 = s.floor() as usize;
+            let i1 = (i0 + 1).min(src.max(1) as usize - 1);
+            (i0, i1, s - i0 as f32)
+        })
+        .collect()
+}
+
+/// Bilinear resize of a planar image to `width × height`.
+pub fn resize_planar(p: &Planar, width: u32, height: u32) -> Planar {
+    let (xt, yt) = (taps(width, p.width), taps(height, p.height));
+    let (sw, n) = (p.width as usize, p.plane_len());
+    let mut out = Planar::zeros(width, height);
+    let m = out.plane_len();
+    for c in 0..3 {
+        let src = &p.data[c * n..(c + 1) * n];
+        for (y, &(y0, y1, fy)) in yt.iter().enumerate() {
+            for (x, &(x0, x1, fx)) in xt.iter().enumerate() {
+                let top = src[y0 * sw + x0] * (1.0 - fx) + src[y0 * sw + x1] * fx;
+                let bot = src[y1 * sw + x0] * (1.0 - fx) + src[y1 * sw + x1] * fx;
+                out.data[c * m + y * width as usize + x] = top * (1.0 - fy) + bot * fy;
+            }
+        }
+    }
+    out
+}
+
+/// A `side × side` copy of a photo (aspect ratio not kept), for training-based methods that
+/// batch photos of different shapes: area-averaged when shrinking, bilinear when enlarging.
+pub fn square_copy(img: &RgbImage, side: u32) -> Planar {
+    let side = side.max(1);
+    if img.dimensions() == (side, side) {
+        Planar::from_rgb8(img)
+    } else if img.width() >= side && img.height() >= side {
+        Planar::from_rgb8(&imageops::thumbnail(img, side, side))
+    } else {
+        Planar::from_rgb8(&imageops::resize(
+            img,
+            side,
+            side,
+            imageops::FilterType::Triangle,
+        ))
+    }
+}
+
 /// Size of the working copy: the long side is at most `working_size`; smaller photos keep
 /// their own size. Aspect ratio is kept; each side is at least 1 px.
 pub fn working_dims(width: u32, height: u32, working_size: u32) -> (u32, u32) {
@@ -97,6 +148,25 @@ mod tests {
         assert_eq!(working_dims(32, 32, 256), (32, 32));
         assert_eq!(working_dims(1, 5000, 256), (1, 256));
         assert_eq!(working_dims(5000, 1, 256), (256, 1));
+    }
+
+    #[test]
+    fn square_copies_and_resizing_keep_content() {
+        let img = RgbImage::from_fn(40, 20, |x, _| {
+            if x < 20 {
+                image::Rgb([0; 3])
+            } else {
+                image::Rgb([255; 3])
+            }
+        });
+        let sq = square_copy(&img, 8);
+        assert_eq!((sq.width, sq.height), (8, 8));
+        assert!(sq.data[0] < 0.05 && sq.data[7] > 0.95);
+        let up = resize_planar(&sq, 16, 16);
+        assert_eq!((up.width, up.height), (16, 16));
+        assert!(up.data[0] < 0.05 && up.data[15] > 0.95);
+        let same = resize_planar(&sq, 8, 8);
+        assert_eq!(same, sq, "resizing to the same size is exact");
     }
 
     #[test]

@@ -182,7 +182,7 @@ mod tests {
         ] {
             touch(&root.join(f));
         }
-        let album = scan(&[root.clone()]).unwrap();
+        let album = scan(std::slice::from_ref(&root)).unwrap();
         let rels: Vec<String> = album
             .entries
             .iter()

@@ -22,7 +22,7 @@ use crate::rng::{Rng, derive_seed};
 /// made odd, clamped to 3..=15.
 pub fn conv_kernel_size(short_side: u32) -> u32 {
     let k = (f64::from(short_side) / 25.0).round() as u32;
-    let k = if k % 2 == 0 { k + 1 } else { k };
+    let k = if k.is_multiple_of(2) { k + 1 } else { k };
     k.clamp(3, 15)
 }
 

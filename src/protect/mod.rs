@@ -1,13 +1,18 @@
 //! Protection methods. Each computes a perturbation δ for a photo's working copy; the engine
 //! ([`crate::imaging::apply_delta`]) applies it at native resolution within the ε budget.
+//!
+//! Two kinds: [`Protector`]s compute each photo's δ on its own (streaming, training-free);
+//! [`AlbumProtector`]s train on the whole album first (error-minimizing noise).
 
 mod conv;
+mod em;
 mod random;
 pub mod tensor;
 
 use serde::{Deserialize, Serialize};
 
 pub use conv::{ConvFilters, conv_blur, conv_kernel_size};
+pub use em::ErrorMinimizing;
 pub use random::RandomNoise;
 
 use crate::cancel::CancelToken;
@@ -21,6 +26,10 @@ use crate::progress::ProgressSink;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MethodId {
+    /// Error-minimizing noise, sample-wise.
+    Em,
+    /// Error-minimizing noise, class-wise.
+    EmClass,
     /// Convolution-based class-wise filters.
     Conv,
     /// Uniform random noise (control).
@@ -29,11 +38,18 @@ pub enum MethodId {
 
 impl MethodId {
     /// Every method, in the order menus list them.
-    pub const ALL: [MethodId; 2] = [MethodId::Conv, MethodId::Random];
+    pub const ALL: [MethodId; 4] = [
+        MethodId::Em,
+        MethodId::EmClass,
+        MethodId::Conv,
+        MethodId::Random,
+    ];
 
     /// The id as typed on the command line.
     pub fn id(self) -> &'static str {
         match self {
+            MethodId::Em => "em",
+            MethodId::EmClass => "em-class",
             MethodId::Conv => "conv",
             MethodId::Random => "random",
         }
@@ -47,6 +63,8 @@ impl MethodId {
     /// Short display name.
     pub fn title(self) -> &'static str {
         match self {
+            MethodId::Em => "Error-minimizing noise",
+            MethodId::EmClass => "Error-minimizing noise, one pattern per group",
             MethodId::Conv => "Convolution filters",
             MethodId::Random => "Random noise (control)",
         }
@@ -55,6 +73,17 @@ impl MethodId {
     /// One plain-language sentence: what it does, how strong, how slow, what it needs.
     pub fn explain(self) -> &'static str {
         match self {
+            MethodId::Em => {
+                "Trains a small model on your photos and tunes a faint pattern for each photo that \
+                 makes it look 'already learned', so models trained on it learn little; the \
+                 strongest method here, takes seconds to minutes per album, needs at least 2 photos \
+                 (Huang et al., 2021)."
+            }
+            MethodId::EmClass => {
+                "Like error-minimizing noise, but one shared pattern per group of photos; faster and \
+                 very effective when each folder is one subject, but a shared pattern is easier to \
+                 spot and remove."
+            }
             MethodId::Conv => {
                 "Gives every group of photos its own secret blur pattern that models latch onto \
                  instead of the content; instant, no training, strongest when each folder is one \
@@ -69,7 +98,12 @@ impl MethodId {
 
     /// Whether the method's published result depends on photos being grouped into classes.
     pub fn uses_classes(self) -> bool {
-        matches!(self, MethodId::Conv)
+        !matches!(self, MethodId::Random)
+    }
+
+    /// Whether the method trains on the whole album before writing anything.
+    pub fn is_training_based(self) -> bool {
+        matches!(self, MethodId::Em | MethodId::EmClass)
     }
 }
 
@@ -95,7 +129,7 @@ pub struct MethodContext<'a> {
     pub events: &'a dyn ProgressSink,
 }
 
-/// A protection method.
+/// A method that computes each photo's perturbation on its own.
 pub trait Protector: Send + Sync {
     /// The method's id.
     fn id(&self) -> MethodId;
@@ -110,11 +144,79 @@ pub trait Protector: Send + Sync {
     ) -> Result<Planar, MethodError>;
 }
 
+/// The album at working resolution, as a training-based method sees it.
+pub struct TrainingSet {
+    /// Square working copies, all the same size.
+    pub images: Vec<Planar>,
+    /// Class label of each image, in `0..num_classes`.
+    pub labels: Vec<usize>,
+    /// Number of classes (at least 2).
+    pub num_classes: usize,
+}
+
+/// What a training-based method produced.
+pub struct Fitted {
+    /// One perturbation per training image (same order), at working resolution.
+    pub deltas: Vec<Planar>,
+    /// Summary for the manifest.
+    pub report: FitReport,
+}
+
+/// How training went, recorded in the manifest.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FitReport {
+    /// Rounds run.
+    pub rounds: u32,
+    /// Surrogate accuracy on x+δ after the last round.
+    pub final_accuracy: f32,
+    /// Whether the stop threshold was reached (otherwise the round limit stopped it).
+    pub reached_target: bool,
+    /// Seconds spent training.
+    pub seconds: f64,
+    /// Every resolved setting.
+    pub settings: serde_json::Value,
+}
+
+/// A method that needs the whole album before it can protect any photo.
+pub trait AlbumProtector: Send + Sync {
+    /// The method's id.
+    fn id(&self) -> MethodId;
+
+    /// Largest side of the square working copies on `device`.
+    fn working_size(&self, device: &ComputeDevice) -> u32;
+
+    /// Optimise perturbations for the whole training set.
+    fn fit(&self, set: &TrainingSet, ctx: &MethodContext<'_>) -> Result<Fitted, MethodError>;
+}
+
+/// A configured method of either kind.
+pub enum Method {
+    /// Computes each photo's perturbation on its own (streaming).
+    PerPhoto(Box<dyn Protector>),
+    /// Trains on the album first (two passes over the files).
+    Album(Box<dyn AlbumProtector>),
+}
+
+impl Method {
+    /// The method's id.
+    pub fn id(&self) -> MethodId {
+        match self {
+            Method::PerPhoto(m) => m.id(),
+            Method::Album(m) => m.id(),
+        }
+    }
+}
+
 /// Build the configured method.
-pub fn build(cfg: &ProtectConfig) -> Box<dyn Protector> {
+pub fn build(cfg: &ProtectConfig) -> Method {
+    let eps = cfg.epsilon();
     match &cfg.method {
-        MethodConfig::Conv(c) => Box::new(ConvFilters::new(c.clone())),
-        MethodConfig::Random(_) => Box::new(RandomNoise),
+        MethodConfig::Conv(c) => Method::PerPhoto(Box::new(ConvFilters::new(c.clone()))),
+        MethodConfig::Random(_) => Method::PerPhoto(Box::new(RandomNoise)),
+        MethodConfig::Em(c) => Method::Album(Box::new(ErrorMinimizing::new(c.clone(), false, eps))),
+        MethodConfig::EmClass(c) => {
+            Method::Album(Box::new(ErrorMinimizing::new(c.clone(), true, eps)))
+        }
     }
 }
 

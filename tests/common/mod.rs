@@ -122,3 +122,64 @@ pub fn max_abs_diff(a: &RgbImage, b: &RgbImage) -> u8 {
         .max()
         .unwrap_or(0)
 }
+
+/// The shared data folder (`../shared` from the repository root, or `$UNLEARNABLE_SHARED`).
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("UNLEARNABLE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+}
+
+/// Extract the first `per_class` CIFAR-10 images of each class of `split` (`train`/`test`) into
+/// `dir/<split>/<class>/NNNN.jpg`. `per_class` must be at most 100.
+pub fn cifar_subset(dir: &Path, split: &str, per_class: usize) -> PathBuf {
+    assert!(per_class <= 100 && per_class > 0);
+    let archive = shared_dir().join("datasets/cifar10-jpg/cifar10-jpg.tar.gz");
+    assert!(
+        archive.is_file(),
+        "CIFAR-10 archive missing at {}",
+        archive.display()
+    );
+    let patterns: Vec<String> = (0..per_class)
+        .map(|i| format!("{split}/*/{i:04}.jpg"))
+        .collect();
+    let status = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(dir)
+        .arg("--wildcards")
+        .args(&patterns)
+        .status()
+        .expect("tar runs");
+    assert!(status.success(), "tar failed");
+    dir.join(split)
+}
+
+/// Every image under `root/<class>/`, decoded, with class labels in sorted class order.
+pub fn labelled_images(
+    root: &Path,
+) -> (Vec<unlearnable::imaging::Planar>, Vec<usize>, Vec<String>) {
+    let mut classes: Vec<String> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    classes.sort();
+    let mut images = Vec::new();
+    let mut labels = Vec::new();
+    for (label, class) in classes.iter().enumerate() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(class))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for f in files {
+            let rgb = image::open(&f).unwrap().to_rgb8();
+            images.push(unlearnable::imaging::Planar::from_rgb8(&rgb));
+            labels.push(label);
+        }
+    }
+    (images, labels, classes)
+}

@@ -10,17 +10,19 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+mod album;
+mod photo;
+
+use photo::{DeltaSource, Outcome, Shared, protect_one};
+
 use crate::cancel::CancelToken;
-use crate::config::ProtectConfig;
+use crate::config::{MethodConfig, ProtectConfig};
 use crate::device::{ComputeDevice, DeviceChoice};
-use crate::error::{JobError, LoadError};
-use crate::imaging::planar::working_copy;
-use crate::imaging::{
-    Album, AlbumEntry, OutputPlanner, apply_delta, encode, load_photo, scan, write_atomically,
-};
-use crate::manifest::{ErrorRecord, ImageRecord, Labels, Manifest, Summary};
+use crate::error::{JobError, MethodError};
+use crate::imaging::{Album, OutputPlanner, Planar, scan, write_atomically};
+use crate::manifest::{Labels, Manifest, Summary};
 use crate::progress::{ProgressEvent, ProgressSink};
-use crate::protect::{self, MethodContext, Protector};
+use crate::protect::{self, Method, MethodContext};
 
 /// What to protect, where to, and how.
 #[derive(Clone, Debug)]
@@ -42,12 +44,6 @@ pub struct RunSummary {
     pub manifest: Manifest,
     /// Where the manifest was written.
     pub manifest_path: PathBuf,
-}
-
-enum Outcome {
-    Done(ImageRecord),
-    Failed(ErrorRecord),
-    Skipped,
 }
 
 /// Canonical form of a path that may not exist yet: its nearest existing ancestor is
@@ -98,75 +94,6 @@ fn free_manifest_path(out_dir: &Path, overwrite: bool) -> PathBuf {
         .unwrap_or(first)
 }
 
-struct Shared<'a> {
-    config: &'a ProtectConfig,
-    method: &'a dyn Protector,
-    ctx: MethodContext<'a>,
-    classes: &'a [String],
-    events: &'a dyn ProgressSink,
-    cancel: &'a CancelToken,
-}
-
-fn protect_one(s: &Shared<'_>, entry: &AlbumEntry, output: &Path) -> Outcome {
-    if s.cancel.is_cancelled() {
-        return Outcome::Skipped;
-    }
-    let fail = |error: String| {
-        s.events.emit(ProgressEvent::ImageFailed {
-            index: entry.index,
-            source: entry.path.clone(),
-            error: error.clone(),
-        });
-        Outcome::Failed(ErrorRecord {
-            source: entry.path.clone(),
-            error,
-        })
-    };
-    let photo = match load_photo(&entry.path, &s.config.limits) {
-        Ok(p) => p,
-        Err(LoadError { kind, .. }) => return fail(kind.to_string()),
-    };
-    let work = working_copy(&photo.rgb, s.config.working_size);
-    let delta = match s.method.perturb(&work, entry, &s.ctx) {
-        Ok(d) => d,
-        Err(e) => return fail(e.to_string()),
-    };
-    let (protected, stats) = apply_delta(&photo.rgb, &delta, s.config.epsilon_255);
-    drop(delta);
-    let credit = (
-        photo.meta.artist.as_deref(),
-        photo.meta.copyright.as_deref(),
-    );
-    let bytes = match encode(&protected, photo.alpha.as_ref(), &s.config.export, credit) {
-        Ok(b) => b,
-        Err(e) => return fail(format!("cannot encode the protected photo: {e}")),
-    };
-    if s.cancel.is_cancelled() {
-        return Outcome::Skipped;
-    }
-    if let Err(e) = write_atomically(output, &bytes, s.config.export.overwrite) {
-        return fail(e.to_string());
-    }
-    s.events.emit(ProgressEvent::ImageDone {
-        index: entry.index,
-        source: entry.path.clone(),
-        output: output.to_path_buf(),
-        psnr_db: stats.psnr_db,
-    });
-    Outcome::Done(ImageRecord {
-        source: entry.path.clone(),
-        output: output.to_path_buf(),
-        class: s.classes.get(entry.label).cloned().unwrap_or_default(),
-        width: photo.width(),
-        height: photo.height(),
-        working_size: [work.width, work.height],
-        epsilon_used_255: stats.linf_255,
-        psnr_db: stats.psnr_db,
-        rotated: photo.meta.rotated,
-        source_color: photo.meta.color,
-    })
-}
-
 /// Run a job to the end on the calling thread. Per-photo problems are recorded and the job
 /// goes on; only problems with the job as a whole return `Err`.
 pub fn run(
@@ -204,25 +131,6 @@ pub fn run(
         device: device.summary(),
         classes: album.classes.clone(),
     });
-    events.emit(ProgressEvent::Phase {
-        name: "protecting".into(),
-    });
-
-    let shared = Shared {
-        config,
-        method: method.as_ref(),
-        ctx: MethodContext {
-            device: &device,
-            cancel,
-            seed: config.seed,
-            epsilon: config.epsilon(),
-            num_classes: album.classes.len(),
-            events,
-        },
-        classes: &album.classes,
-        events,
-        cancel,
-    };
     // One pool thread per photo in flight: memory is bounded by `batch_size` decoded photos,
     // whatever the album size. Inner loops (apply) share the same threads.
     let pool = rayon::ThreadPoolBuilder::new()
@@ -230,15 +138,133 @@ pub fn run(
         .thread_name(|i| format!("unlearnable-photo-{i}"))
         .build()
         .map_err(|e| JobError::Worker(e.to_string()))?;
-    let outcomes: Vec<Outcome> = pool.install(|| {
-        album
-            .entries
-            .par_iter()
-            .zip(outputs.par_iter())
-            .with_max_len(1)
-            .map(|(entry, out)| protect_one(&shared, entry, out))
-            .collect()
-    });
+    let mut ctx = MethodContext {
+        device: &device,
+        cancel,
+        seed: config.seed,
+        epsilon: config.epsilon(),
+        num_classes: album.classes.len(),
+        events,
+    };
+
+    let mut labels = Labels {
+        source: "folders".into(),
+        classes: album.classes.clone(),
+    };
+    let mut training = None;
+    let mut cancelled_in_training = false;
+    let outcomes: Vec<Outcome> = match &method {
+        Method::PerPhoto(m) => {
+            events.emit(ProgressEvent::Phase {
+                name: "protecting".into(),
+                total: album.len(),
+            });
+            let shared = Shared {
+                config,
+                ctx,
+                class_names: &album.classes,
+                events,
+                cancel,
+            };
+            pool.install(|| {
+                album
+                    .entries
+                    .par_iter()
+                    .zip(outputs.par_iter())
+                    .with_max_len(1)
+                    .map(|(e, out)| {
+                        protect_one(&shared, e, e.label, DeltaSource::Method(m.as_ref()), out)
+                    })
+                    .collect()
+            })
+        }
+        Method::Album(m) => {
+            events.emit(ProgressEvent::Phase {
+                name: "reading".into(),
+                total: album.len(),
+            });
+            let read = pool
+                .install(|| album::read(&album, config, m.working_size(&device), events, cancel));
+            let clusters = match &config.method {
+                MethodConfig::Em(c) | MethodConfig::EmClass(c) => c.clusters,
+                _ => None,
+            };
+            let (set, members, used) = album::training_set(&album, &read, clusters, config.seed);
+            labels = used;
+            ctx.num_classes = set.num_classes;
+            let max_rounds = match &config.method {
+                MethodConfig::Em(c) | MethodConfig::EmClass(c) => {
+                    c.resolve(device.backend, config.epsilon()).max_rounds
+                }
+                _ => 0,
+            };
+            events.emit(ProgressEvent::Phase {
+                name: "training".into(),
+                total: max_rounds as usize,
+            });
+            let fitted = if cancel.is_cancelled() {
+                Err(MethodError::Cancelled)
+            } else {
+                m.fit(&set, &ctx)
+            };
+            let fitted = match fitted {
+                Ok(f) => Some(f),
+                Err(MethodError::Cancelled) => {
+                    cancelled_in_training = true;
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let mut deltas: Vec<Option<&Planar>> = vec![None; album.len()];
+            let mut trained_label = vec![0; album.len()];
+            if let Some(f) = &fitted {
+                for (j, &i) in members.iter().enumerate() {
+                    deltas[i] = f.deltas.get(j);
+                    trained_label[i] = set.labels[j];
+                }
+                training = Some(f.report.clone());
+            }
+            events.emit(ProgressEvent::Phase {
+                name: "protecting".into(),
+                total: members.len(),
+            });
+            let shared = Shared {
+                config,
+                ctx,
+                class_names: &labels.classes,
+                events,
+                cancel,
+            };
+            let written: Vec<Option<Outcome>> = pool.install(|| {
+                album
+                    .entries
+                    .par_iter()
+                    .zip(outputs.par_iter())
+                    .with_max_len(1)
+                    .map(|(e, out)| {
+                        deltas[e.index].map(|d| {
+                            protect_one(
+                                &shared,
+                                e,
+                                trained_label[e.index],
+                                DeltaSource::Trained(d),
+                                out,
+                            )
+                        })
+                    })
+                    .collect()
+            });
+            read.copies
+                .into_iter()
+                .zip(written)
+                .map(|(copy, w)| match (copy, w) {
+                    (Err(first_pass), _) => first_pass,
+                    (Ok(_), Some(o)) => o,
+                    (Ok(_), None) => Outcome::Skipped,
+                })
+                .collect()
+        }
+    };
 
     let mut images = Vec::new();
     let mut errors = Vec::new();
@@ -258,6 +284,19 @@ pub fn run(
                 .to_string(),
         );
     }
+    if let Some(t) = &training
+        && !t.reached_target
+    {
+        warnings.push(format!(
+            "training stopped at the round limit with the surrogate at {:.0} % accuracy (target {:.0} %): \
+             protection may be weaker; try --quality thorough",
+            t.final_accuracy * 100.0,
+            match &config.method {
+                MethodConfig::Em(c) | MethodConfig::EmClass(c) => c.stop_accuracy * 100.0,
+                _ => 0.0,
+            }
+        ));
+    }
     let manifest = Manifest {
         app: format!("unlearnable {}", env!("CARGO_PKG_VERSION")),
         created_unix: std::time::SystemTime::now()
@@ -268,12 +307,10 @@ pub fn run(
         epsilon_255: config.epsilon_255,
         seed: config.seed,
         device: device.summary(),
-        labels: Labels {
-            source: "folders".into(),
-            classes: album.classes.clone(),
-        },
+        labels,
         config: config.clone(),
-        cancelled: cancel.is_cancelled(),
+        training,
+        cancelled: cancel.is_cancelled() || cancelled_in_training,
         summary: Summary {
             total: album.len(),
             done: images.len(),

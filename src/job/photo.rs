@@ -1,0 +1,130 @@
+//! Protecting one photo: decode, perturb (or take a trained perturbation), apply at native
+//! resolution, encode, write atomically.
+
+use std::path::Path;
+
+use crate::cancel::CancelToken;
+use crate::config::ProtectConfig;
+use crate::error::LoadError;
+use crate::imaging::planar::working_copy;
+use crate::imaging::{AlbumEntry, Planar, apply_delta, encode, load_photo, write_atomically};
+use crate::manifest::{ErrorRecord, ImageRecord};
+use crate::progress::{ProgressEvent, ProgressSink};
+use crate::protect::{MethodContext, Protector};
+
+/// Where a photo's perturbation comes from.
+pub enum DeltaSource<'a> {
+    /// Computed now from the photo's working copy.
+    Method(&'a dyn Protector),
+    /// Already optimised by a training-based method.
+    Trained(&'a Planar),
+}
+
+/// What happened to one photo.
+pub enum Outcome {
+    /// Written.
+    Done(ImageRecord),
+    /// Could not be protected; the job goes on.
+    Failed(ErrorRecord),
+    /// Not attempted because the job was cancelled.
+    Skipped,
+}
+
+/// Everything the per-photo work shares.
+pub struct Shared<'a> {
+    /// Settings.
+    pub config: &'a ProtectConfig,
+    /// Method context (device, seed, ...).
+    pub ctx: MethodContext<'a>,
+    /// Class name of each label.
+    pub class_names: &'a [String],
+    /// Progress sink.
+    pub events: &'a dyn ProgressSink,
+    /// Cancel token.
+    pub cancel: &'a CancelToken,
+}
+
+/// Record a failure (event + manifest entry).
+pub fn failed(events: &dyn ProgressSink, entry: &AlbumEntry, error: String) -> Outcome {
+    events.emit(ProgressEvent::ImageFailed {
+        index: entry.index,
+        source: entry.path.clone(),
+        error: error.clone(),
+    });
+    Outcome::Failed(ErrorRecord {
+        source: entry.path.clone(),
+        error,
+    })
+}
+
+/// Protect `entry` into `output`; `label` is the class used (folder or cluster).
+pub fn protect_one(
+    s: &Shared<'_>,
+    entry: &AlbumEntry,
+    label: usize,
+    delta: DeltaSource<'_>,
+    output: &Path,
+) -> Outcome {
+    if s.cancel.is_cancelled() {
+        return Outcome::Skipped;
+    }
+    let photo = match load_photo(&entry.path, &s.config.limits) {
+        Ok(p) => p,
+        Err(LoadError { kind, .. }) => return failed(s.events, entry, kind.to_string()),
+    };
+    let computed;
+    let delta = match delta {
+        DeltaSource::Trained(d) => d,
+        DeltaSource::Method(m) => {
+            let work = working_copy(&photo.rgb, s.config.working_size);
+            let entry = AlbumEntry {
+                label,
+                ..entry.clone()
+            };
+            computed = match m.perturb(&work, &entry, &s.ctx) {
+                Ok(d) => d,
+                Err(e) => return failed(s.events, &entry, e.to_string()),
+            };
+            &computed
+        }
+    };
+    let (protected, stats) = apply_delta(&photo.rgb, delta, s.config.epsilon_255);
+    let credit = (
+        photo.meta.artist.as_deref(),
+        photo.meta.copyright.as_deref(),
+    );
+    let bytes = match encode(&protected, photo.alpha.as_ref(), &s.config.export, credit) {
+        Ok(b) => b,
+        Err(e) => {
+            return failed(
+                s.events,
+                entry,
+                format!("cannot encode the protected photo: {e}"),
+            );
+        }
+    };
+    if s.cancel.is_cancelled() {
+        return Outcome::Skipped;
+    }
+    if let Err(e) = write_atomically(output, &bytes, s.config.export.overwrite) {
+        return failed(s.events, entry, e.to_string());
+    }
+    s.events.emit(ProgressEvent::ImageDone {
+        index: entry.index,
+        source: entry.path.clone(),
+        output: output.to_path_buf(),
+        psnr_db: stats.psnr_db,
+    });
+    Outcome::Done(ImageRecord {
+        source: entry.path.clone(),
+        output: output.to_path_buf(),
+        class: s.class_names.get(label).cloned().unwrap_or_default(),
+        width: photo.width(),
+        height: photo.height(),
+        working_size: [delta.width, delta.height],
+        epsilon_used_255: stats.linf_255,
+        psnr_db: stats.psnr_db,
+        rotated: photo.meta.rotated,
+        source_color: photo.meta.color,
+    })
+}

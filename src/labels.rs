@@ -1,0 +1,189 @@
+//! Pseudo-labels for albums without sub-folders: k-means on simple image features.
+//!
+//! Error-minimizing noise needs classes: with one class there is nothing to minimise. A flat
+//! folder is grouped into k clusters of similar-looking photos (colour layout and colour
+//! statistics), and each cluster becomes a class.
+
+use crate::imaging::Planar;
+use crate::rng::{Rng, derive_seed};
+
+/// How many clusters for `n` photos: √(n/2) rounded, clamped to 2..=10, and never more than `n`.
+/// (A common rule of thumb for k; 10 matches the class count the EM literature works with.)
+pub fn auto_clusters(n: usize) -> usize {
+    (((n as f64) / 2.0).sqrt().round() as usize)
+        .clamp(2, 10)
+        .min(n)
+}
+
+/// Features of one working copy: the mean of each channel over a 4×4 grid (layout of colour,
+/// 48 values) plus each channel's mean and standard deviation (6 values).
+pub fn features(p: &Planar) -> Vec<f32> {
+    let (w, h) = (p.width as usize, p.height as usize);
+    let n = p.plane_len();
+    let mut f = Vec::with_capacity(54);
+    for c in 0..3 {
+        let plane = &p.data[c * n..(c + 1) * n];
+        for gy in 0..4 {
+            for gx in 0..4 {
+                let (y0, y1) = (gy * h / 4, ((gy + 1) * h / 4).max(gy * h / 4 + 1).min(h));
+                let (x0, x1) = (gx * w / 4, ((gx + 1) * w / 4).max(gx * w / 4 + 1).min(w));
+                let mut s = 0.0;
+                let mut cnt = 0usize;
+                for y in y0..y1 {
+                    for x in x0..x1 {
+                        s += plane[y * w + x];
+                        cnt += 1;
+                    }
+                }
+                f.push(if cnt > 0 { s / cnt as f32 } else { 0.0 });
+            }
+        }
+    }
+    for c in 0..3 {
+        let plane = &p.data[c * n..(c + 1) * n];
+        let mean = plane.iter().sum::<f32>() / n.max(1) as f32;
+        let var = plane.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n.max(1) as f32;
+        f.push(mean);
+        f.push(var.sqrt());
+    }
+    f
+}
+
+fn dist2(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+/// Seeded k-means (k-means++ initialisation, Lloyd iterations) on z-scored features.
+/// Returns one label in `0..k` per row; every cluster is non-empty when `k ≤ rows`.
+pub fn kmeans(rows: &[Vec<f32>], k: usize, seed: u64) -> Vec<usize> {
+    let n = rows.len();
+    if n == 0 || k <= 1 {
+        return vec![0; n];
+    }
+    let k = k.min(n);
+    let dim = rows[0].len();
+    // z-score each feature so no single statistic dominates.
+    let mut x: Vec<Vec<f32>> = rows.to_vec();
+    for d in 0..dim {
+        let mean = x.iter().map(|r| r[d]).sum::<f32>() / n as f32;
+        let sd = (x.iter().map(|r| (r[d] - mean).powi(2)).sum::<f32>() / n as f32)
+            .sqrt()
+            .max(1e-6);
+        x.iter_mut().for_each(|r| r[d] = (r[d] - mean) / sd);
+    }
+    let mut rng = Rng::new(derive_seed(seed, "kmeans", k as u64));
+    let mut centres = vec![x[rng.below(n as u64) as usize].clone()];
+    while centres.len() < k {
+        let d: Vec<f32> = x
+            .iter()
+            .map(|r| centres.iter().map(|c| dist2(r, c)).fold(f32::MAX, f32::min))
+            .collect();
+        let total: f32 = d.iter().sum();
+        let pick = if total <= 0.0 {
+            rng.below(n as u64) as usize
+        } else {
+            let mut t = rng.next_f32() * total;
+            d.iter()
+                .position(|&v| {
+                    t -= v;
+                    t <= 0.0
+                })
+                .unwrap_or(n - 1)
+        };
+        centres.push(x[pick].clone());
+    }
+    let mut labels = vec![usize::MAX; n];
+    for _ in 0..100 {
+        let mut changed = false;
+        for (i, r) in x.iter().enumerate() {
+            let best = (0..k)
+                .min_by(|&a, &b| dist2(r, &centres[a]).total_cmp(&dist2(r, &centres[b])))
+                .unwrap_or(0);
+            if labels[i] != best {
+                labels[i] = best;
+                changed = true;
+            }
+        }
+        // Re-seed an empty cluster with the point farthest from its centre.
+        for c in 0..k {
+            if !labels.contains(&c) {
+                let far = (0..n)
+                    .max_by(|&a, &b| {
+                        dist2(&x[a], &centres[labels[a]])
+                            .total_cmp(&dist2(&x[b], &centres[labels[b]]))
+                    })
+                    .unwrap_or(0);
+                labels[far] = c;
+                changed = true;
+            }
+        }
+        for (c, centre) in centres.iter_mut().enumerate() {
+            let members: Vec<&Vec<f32>> = x
+                .iter()
+                .zip(&labels)
+                .filter(|(_, l)| **l == c)
+                .map(|(r, _)| r)
+                .collect();
+            if !members.is_empty() {
+                for d in 0..dim {
+                    centre[d] = members.iter().map(|r| r[d]).sum::<f32>() / members.len() as f32;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn solid(r: f32, g: f32, b: f32, jitter: f32) -> Planar {
+        let mut p = Planar::zeros(8, 8);
+        let n = p.plane_len();
+        for (c, v) in [r, g, b].into_iter().enumerate() {
+            for i in 0..n {
+                p.data[c * n + i] = (v + jitter * ((i % 7) as f32 / 7.0 - 0.5)).clamp(0.0, 1.0);
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn auto_cluster_counts() {
+        assert_eq!(auto_clusters(2), 2);
+        assert_eq!(auto_clusters(5), 2);
+        assert_eq!(auto_clusters(50), 5);
+        assert_eq!(auto_clusters(10_000), 10);
+    }
+
+    #[test]
+    fn clearly_different_groups_are_separated_and_results_are_seeded() {
+        let mut imgs = Vec::new();
+        for i in 0..6 {
+            imgs.push(solid(0.9, 0.1 + 0.02 * i as f32, 0.1, 0.1));
+            imgs.push(solid(0.1, 0.2, 0.9 - 0.02 * i as f32, 0.1));
+        }
+        let feats: Vec<Vec<f32>> = imgs.iter().map(features).collect();
+        assert_eq!(feats[0].len(), 54);
+        let labels = kmeans(&feats, 2, 7);
+        for i in (0..12).step_by(2) {
+            assert_eq!(labels[i], labels[0], "reds together: {labels:?}");
+            assert_eq!(labels[i + 1], labels[1], "blues together: {labels:?}");
+        }
+        assert_ne!(labels[0], labels[1]);
+        assert_eq!(labels, kmeans(&feats, 2, 7));
+    }
+
+    #[test]
+    fn every_cluster_is_used_even_with_identical_photos() {
+        let feats = vec![features(&solid(0.5, 0.5, 0.5, 0.0)); 5];
+        let labels = kmeans(&feats, 3, 1);
+        for c in 0..3 {
+            assert!(labels.contains(&c), "{labels:?}");
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! The min-min loop on tensors.
+//!
+//! Shapes: `n` images, `k` classes, square side `s`. Clean images `x: [n, 3, s, s]` live on the
+//! plain device; perturbations `δ: [n, 3, s, s]` (sample-wise) or `[k, 3, s, s]` (class-wise).
+//! The surrogate lives on the autodiff device.
+
+use std::time::Instant;
+
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::Module;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, SgdConfig};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+
+use crate::config::ResolvedEm;
+use crate::error::MethodError;
+use crate::imaging::Planar;
+use crate::model::Surrogate;
+use crate::progress::ProgressEvent;
+use crate::protect::{FitReport, Fitted, MethodContext, TrainingSet};
+use crate::rng::{Rng, derive_seed};
+
+fn compute_err(method: &'static str, e: impl std::fmt::Debug) -> MethodError {
+    MethodError::Compute {
+        method,
+        message: format!("{e:?}"),
+    }
+}
+
+struct Problem<'a> {
+    x: Tensor<4>,
+    labels: &'a [usize],
+    n: usize,
+    classwise: bool,
+    method: &'static str,
+}
+
+impl Problem<'_> {
+    fn int_tensor(&self, values: &[usize], device: &Device) -> Tensor<1, Int> {
+        let v: Vec<i64> = values.iter().map(|&i| i as i64).collect();
+        Tensor::from_data(TensorData::new(v, [values.len()]), device)
+    }
+
+    /// δ rows for the images `idx`: `[len, 3, s, s]`.
+    fn delta_for(&self, delta: &Tensor<4>, idx: &[usize], device: &Device) -> Tensor<4> {
+        let rows: Vec<usize> = if self.classwise {
+            idx.iter().map(|&i| self.labels[i]).collect()
+        } else {
+            idx.to_vec()
+        };
+        delta.clone().select(0, self.int_tensor(&rows, device))
+    }
+
+    fn x_for(&self, idx: &[usize], device: &Device) -> Tensor<4> {
+        self.x.clone().select(0, self.int_tensor(idx, device))
+    }
+}
+
+/// Accuracy of `model` (validation mode, plain device) on x+δ.
+fn accuracy(
+    p: &Problem<'_>,
+    model: &Surrogate,
+    delta: &Tensor<4>,
+    batch: usize,
+    device: &Device,
+) -> Result<f32, MethodError> {
+    let valid = model.valid();
+    let mut correct = 0usize;
+    for start in (0..p.n).step_by(batch) {
+        let idx: Vec<usize> = (start..(start + batch).min(p.n)).collect();
+        let xin = (p.x_for(&idx, device) + p.delta_for(delta, &idx, device)).clamp(0.0, 1.0);
+        let pred = valid.forward(xin).argmax(1).flatten::<1>(0, 1);
+        let pred: Vec<i64> = pred
+            .try_into_data()
+            .map_err(|e| compute_err(p.method, e))?
+            .convert::<i64>()
+            .try_into_vec::<i64>()
+            .map_err(|e| compute_err(p.method, e))?;
+        correct += pred
+            .iter()
+            .zip(&idx)
+            .filter(|(y, i)| **y == p.labels[**i] as i64)
+            .count();
+    }
+    Ok(correct as f32 / p.n as f32)
+}
+
+/// One signed-gradient step from `x + δ` for the images `idx`; returns `(sign of ∇ₓ loss, loss)`.
+fn input_gradient_sign(
+    p: &Problem<'_>,
+    frozen: &Surrogate,
+    ce: &CrossEntropyLoss,
+    xin: Tensor<4>,
+    idx: &[usize],
+    ad: &Device,
+) -> Result<(Tensor<4>, f32), MethodError> {
+    let xin = xin.autodiff().require_grad();
+    let targets = p.int_tensor(&idx.iter().map(|&i| p.labels[i]).collect::<Vec<_>>(), ad);
+    let loss = ce.forward(frozen.forward(xin.clone()), targets);
+    let grads = loss.backward();
+    let g = xin
+        .grad(&grads)
+        .ok_or_else(|| compute_err(p.method, "no gradient for the input"))?;
+    let value = loss
+        .inner()
+        .try_into_scalar::<f32>()
+        .map_err(|e| compute_err(p.method, e))?;
+    Ok((g.sign(), value))
+}
+
+/// Run the min-min optimisation.
+pub fn run(
+    set: &TrainingSet,
+    r: &ResolvedEm,
+    classwise: bool,
+    ctx: &MethodContext<'_>,
+) -> Result<Fitted, MethodError> {
+    let started = Instant::now();
+    let method = if classwise { "em-class" } else { "em" };
+    let device = ctx.device.device.clone();
+    let ad = device.clone().autodiff();
+    let n = set.images.len();
+    let s = set.images[0].width as usize;
+    let k = set.num_classes;
+    let data: Vec<f32> = set
+        .images
+        .iter()
+        .flat_map(|p| p.data.iter().copied())
+        .collect();
+    let p = Problem {
+        x: Tensor::from_data(TensorData::new(data, [n, 3, s, s]), &device),
+        labels: &set.labels,
+        n,
+        classwise,
+        method,
+    };
+    let rows = if classwise { k } else { n };
+    let mut delta = Tensor::<4>::zeros([rows, 3, s, s], &device);
+    let (eps, alpha) = (r.epsilon, r.step_size);
+    let batch = r.batch_size.min(n).max(1);
+
+    let mut model = Surrogate::new(
+        r.surrogate,
+        k,
+        derive_seed(ctx.seed, "em-surrogate", 0),
+        &ad,
+    );
+    let [lr, momentum, weight_decay, clip] = r.sgd;
+    let mut optim = SgdConfig::new()
+        .with_momentum(Some(
+            MomentumConfig::new()
+                .with_momentum(momentum)
+                .with_dampening(0.0),
+        ))
+        .with_weight_decay(Some(WeightDecayConfig::new(weight_decay as f32)))
+        .with_gradient_clipping(Some(GradientClippingConfig::Norm(clip as f32)))
+        .init();
+    let ce = CrossEntropyLossConfig::new().init(&ad);
+    let mut rng = Rng::new(derive_seed(ctx.seed, "em-batches", 0));
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut cursor = n; // forces a shuffle on first use
+
+    let mut rounds = 0;
+    let mut acc = 0.0;
+    let mut reached = false;
+    for round in 1..=r.max_rounds {
+        let round_start = Instant::now();
+        // θ-steps: train the surrogate on x+δ (no augmentation), fresh mini-batches.
+        for _ in 0..r.theta_steps {
+            if ctx.cancel.is_cancelled() {
+                return Err(MethodError::Cancelled);
+            }
+            let mut idx = Vec::with_capacity(batch);
+            while idx.len() < batch {
+                if cursor >= n {
+                    for i in (1..n).rev() {
+                        order.swap(i, rng.below(i as u64 + 1) as usize);
+                    }
+                    cursor = 0;
+                }
+                idx.push(order[cursor]);
+                cursor += 1;
+            }
+            let xin = (p.x_for(&idx, &device) + p.delta_for(&delta, &idx, &device)).clamp(0.0, 1.0);
+            let targets = p.int_tensor(&idx.iter().map(|&i| p.labels[i]).collect::<Vec<_>>(), &ad);
+            let loss = ce.forward(model.forward(xin.autodiff()), targets);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+        }
+
+        // δ-steps with the surrogate frozen (batch-norm statistics fixed, no weight gradients).
+        let frozen = model.clone().freeze();
+        let mut loss_sum = 0.0f32;
+        let mut loss_count = 0usize;
+        if classwise {
+            // Each step: every sample proposes δ_y − α·sign(∇), and each class takes the mean of
+            // its samples' proposals (methods.md §1, class-wise), projected to the ε-ball.
+            for _ in 0..r.steps {
+                let mut sums = Tensor::<2>::zeros([k, 3 * s * s], &device);
+                let mut counts = Tensor::<2>::zeros([k, 1], &device);
+                for start in (0..n).step_by(batch) {
+                    if ctx.cancel.is_cancelled() {
+                        return Err(MethodError::Cancelled);
+                    }
+                    let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
+                    let xb = p.x_for(&idx, &device);
+                    let xin = (xb.clone() + p.delta_for(&delta, &idx, &device)).clamp(0.0, 1.0);
+                    let (sign, l) = input_gradient_sign(&p, &frozen, &ce, xin.clone(), &idx, &ad)?;
+                    loss_sum += l;
+                    loss_count += 1;
+                    let eta = ((xin - sign * alpha).clamp(0.0, 1.0) - xb).clamp(-eps, eps);
+                    let labels: Vec<usize> = idx.iter().map(|&i| p.labels[i]).collect();
+                    let onehot = p.int_tensor(&labels, &device).one_hot::<2>(k).float(); // [B, k]
+                    let eta = eta.reshape([idx.len(), 3 * s * s]);
+                    sums = sums + onehot.clone().transpose().matmul(eta); // [k, 3ss]
+                    counts = counts + onehot.sum_dim(0).transpose(); // [k, 1]
+                }
+                let mean = sums / counts.clamp_min(1.0);
+                delta = mean.clamp(-eps, eps).reshape([k, 3, s, s]);
+            }
+        } else {
+            for start in (0..n).step_by(batch) {
+                let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
+                let xb = p.x_for(&idx, &device);
+                let mut db = delta.clone().slice([start..start + idx.len()]);
+                for _ in 0..r.steps {
+                    if ctx.cancel.is_cancelled() {
+                        return Err(MethodError::Cancelled);
+                    }
+                    let xin = (xb.clone() + db).clamp(0.0, 1.0);
+                    let (sign, l) = input_gradient_sign(&p, &frozen, &ce, xin.clone(), &idx, &ad)?;
+                    loss_sum += l;
+                    loss_count += 1;
+                    // x' ← clip(x+δ) − α·sign(∇); δ ← clip(x' − x, −ε, ε)
+                    db = (xin - sign * alpha - xb.clone()).clamp(-eps, eps);
+                }
+                delta = delta.slice_assign([start..start + idx.len()], db);
+            }
+        }
+
+        acc = accuracy(&p, &model, &delta, batch, &device)?;
+        rounds = round;
+        let secs = round_start.elapsed().as_secs_f64();
+        ctx.events.emit(ProgressEvent::Round {
+            round,
+            max_rounds: r.max_rounds,
+            accuracy: acc,
+            loss: if loss_count > 0 {
+                loss_sum / loss_count as f32
+            } else {
+                0.0
+            },
+            eta_seconds: secs * f64::from(r.max_rounds - round),
+        });
+        if acc >= r.stop_accuracy {
+            reached = true;
+            break;
+        }
+    }
+
+    let values: Vec<f32> = delta
+        .try_into_data()
+        .map_err(|e| compute_err(method, e))?
+        .try_into_vec::<f32>()
+        .map_err(|e| compute_err(method, e))?;
+    let plane = 3 * s * s;
+    let deltas = (0..n)
+        .map(|i| {
+            let row = if classwise { p.labels[i] } else { i };
+            Planar {
+                width: s as u32,
+                height: s as u32,
+                data: values[row * plane..(row + 1) * plane].to_vec(),
+            }
+        })
+        .collect();
+    Ok(Fitted {
+        deltas,
+        report: FitReport {
+            rounds,
+            final_accuracy: acc,
+            reached_target: reached,
+            seconds: started.elapsed().as_secs_f64(),
+            settings: serde_json::to_value(r).unwrap_or_default(),
+        },
+    })
+}

@@ -1,0 +1,181 @@
+//! Training a fresh classifier from scratch on a set of images: used to check that protection
+//! works (a model trained on protected photos should learn the shortcut, not the content).
+
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, SgdConfig};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use serde::{Deserialize, Serialize};
+
+use crate::error::MethodError;
+use crate::imaging::Planar;
+use crate::model::{Surrogate, SurrogateKind};
+use crate::rng::{Rng, derive_seed};
+
+/// Optimiser of a fresh classifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Optimizer {
+    /// SGD with momentum, weight decay and gradient clipping (the papers' recipe).
+    #[default]
+    Sgd,
+    /// Adam (Kingma & Ba 2015) with weight decay; fits small sets quickly.
+    Adam,
+}
+
+/// How to train a fresh classifier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    /// Architecture.
+    pub model: SurrogateKind,
+    /// Optimiser (`learning_rate` is its step size).
+    pub optimizer: Optimizer,
+    /// SGD steps (mini-batches).
+    pub steps: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Learning rate.
+    pub learning_rate: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Weight decay.
+    pub weight_decay: f32,
+    /// Gradient-norm clip.
+    pub grad_clip: f32,
+    /// Seed of weights and batch order.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            model: SurrogateKind::SmallCnn,
+            optimizer: Optimizer::Sgd,
+            steps: 100,
+            batch_size: 64,
+            learning_rate: 0.1,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            grad_clip: 5.0,
+            seed: 0,
+        }
+    }
+}
+
+fn compute_err(e: impl std::fmt::Debug) -> MethodError {
+    MethodError::Compute {
+        method: "train",
+        message: format!("{e:?}"),
+    }
+}
+
+fn batch_tensor(images: &[Planar], idx: &[usize], device: &Device) -> Tensor<4> {
+    let (w, h) = (
+        images[idx[0]].width as usize,
+        images[idx[0]].height as usize,
+    );
+    let data: Vec<f32> = idx
+        .iter()
+        .flat_map(|&i| images[i].data.iter().copied())
+        .collect();
+    Tensor::from_data(TensorData::new(data, [idx.len(), 3, h, w]), device)
+}
+
+fn label_tensor(labels: &[usize], idx: &[usize], device: &Device) -> Tensor<1, Int> {
+    let v: Vec<i64> = idx.iter().map(|&i| labels[i] as i64).collect();
+    Tensor::from_data(TensorData::new(v, [idx.len()]), device)
+}
+
+/// Train a fresh classifier on `images` (all the same size) with `labels` in `0..num_classes`.
+pub fn train_classifier(
+    images: &[Planar],
+    labels: &[usize],
+    num_classes: usize,
+    cfg: &TrainConfig,
+    device: &Device,
+) -> Surrogate {
+    let ad = device.clone().autodiff();
+    let mut model = Surrogate::new(
+        cfg.model,
+        num_classes,
+        derive_seed(cfg.seed, "train-init", 0),
+        &ad,
+    );
+    let mut optim = match cfg.optimizer {
+        Optimizer::Sgd => SgdConfig::new()
+            .with_momentum(Some(
+                MomentumConfig::new()
+                    .with_momentum(cfg.momentum)
+                    .with_dampening(0.0),
+            ))
+            .with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay)))
+            .with_gradient_clipping(Some(GradientClippingConfig::Norm(cfg.grad_clip)))
+            .init(),
+        Optimizer::Adam => AdamConfig::new()
+            .with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay)))
+            .with_grad_clipping(Some(GradientClippingConfig::Norm(cfg.grad_clip)))
+            .init(),
+    };
+    let ce = CrossEntropyLossConfig::new().init(&ad);
+    let n = images.len();
+    let mut rng = Rng::new(derive_seed(cfg.seed, "train-batches", 0));
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut cursor = n;
+    let batch = cfg.batch_size.min(n).max(1);
+    for _ in 0..cfg.steps {
+        let mut idx = Vec::with_capacity(batch);
+        while idx.len() < batch {
+            if cursor >= n {
+                for i in (1..n).rev() {
+                    order.swap(i, rng.below(i as u64 + 1) as usize);
+                }
+                cursor = 0;
+            }
+            idx.push(order[cursor]);
+            cursor += 1;
+        }
+        let x = batch_tensor(images, &idx, &ad);
+        let loss = ce.forward(model.forward(x), label_tensor(labels, &idx, &ad));
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(cfg.learning_rate, model, grads);
+    }
+    model
+}
+
+/// Share of `images` that `model` classifies as `labels` (evaluated in validation mode).
+pub fn accuracy(
+    model: &Surrogate,
+    images: &[Planar],
+    labels: &[usize],
+    device: &Device,
+) -> Result<f32, MethodError> {
+    if images.is_empty() {
+        return Ok(0.0);
+    }
+    let valid = model.valid();
+    let mut correct = 0;
+    let all: Vec<usize> = (0..images.len()).collect();
+    for idx in all.chunks(256) {
+        let pred = valid
+            .forward(batch_tensor(images, idx, device))
+            .argmax(1)
+            .flatten::<1>(0, 1);
+        let pred: Vec<i64> = pred
+            .try_into_data()
+            .map_err(compute_err)?
+            .convert::<i64>()
+            .try_into_vec::<i64>()
+            .map_err(compute_err)?;
+        correct += pred
+            .iter()
+            .zip(idx)
+            .filter(|(p, i)| **p == labels[**i] as i64)
+            .count();
+    }
+    Ok(correct as f32 / images.len() as f32)
+}
