@@ -133,6 +133,24 @@ pub enum MethodError {
     },
 }
 
+/// Errors of an evaluation run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvalError {
+    /// The data folder or a setting is unusable.
+    #[error("{0}")]
+    Data(String),
+    /// Device set-up failed.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    /// The protection method failed (or the run was cancelled).
+    #[error(transparent)]
+    Method(#[from] MethodError),
+    /// Writing the report failed.
+    #[error(transparent)]
+    Export(#[from] ExportError),
+}
+
 /// Errors that stop a whole protection job before or outside per-file work.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

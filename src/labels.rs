@@ -104,17 +104,21 @@ pub fn kmeans(rows: &[Vec<f32>], k: usize, seed: u64) -> Vec<usize> {
                 changed = true;
             }
         }
-        // Re-seed an empty cluster with the point farthest from its centre.
+        // Re-seed an empty cluster with the point farthest from its centre, taken from a
+        // cluster that keeps at least one other member.
+        let mut counts = vec![0usize; k];
+        labels.iter().for_each(|&l| counts[l] += 1);
         for c in 0..k {
-            if !labels.contains(&c) {
-                let far = (0..n)
-                    .max_by(|&a, &b| {
-                        dist2(&x[a], &centres[labels[a]])
-                            .total_cmp(&dist2(&x[b], &centres[labels[b]]))
-                    })
-                    .unwrap_or(0);
-                labels[far] = c;
-                changed = true;
+            if counts[c] == 0 {
+                let far = (0..n).filter(|&i| counts[labels[i]] > 1).max_by(|&a, &b| {
+                    dist2(&x[a], &centres[labels[a]]).total_cmp(&dist2(&x[b], &centres[labels[b]]))
+                });
+                if let Some(far) = far {
+                    counts[labels[far]] -= 1;
+                    counts[c] += 1;
+                    labels[far] = c;
+                    changed = true;
+                }
             }
         }
         for (c, centre) in centres.iter_mut().enumerate() {

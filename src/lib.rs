@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod eval;
 pub mod imaging;
 pub mod job;
 pub mod labels;
@@ -29,7 +30,9 @@ pub mod train;
 pub use cancel::CancelToken;
 pub use config::{ExportConfig, ExportFormat, MethodConfig, ProtectConfig, Strength};
 pub use device::{ComputeDevice, DeviceChoice};
-pub use error::{DeviceError, ExportError, JobError, LoadError, LoadErrorKind, MethodError};
+pub use error::{
+    DeviceError, EvalError, ExportError, JobError, LoadError, LoadErrorKind, MethodError,
+};
 pub use job::{JobHandle, ProtectJob, RunSummary};
 pub use progress::ProgressEvent;
 pub use protect::MethodId;

@@ -47,6 +47,19 @@ pub enum ProgressEvent {
         /// Upper bound on the remaining training time (the stop threshold may end it sooner).
         eta_seconds: f64,
     },
+    /// An evaluation arm finished an epoch of training a fresh classifier.
+    Epoch {
+        /// Arm name (`clean`, `<method> + <defence>`).
+        arm: String,
+        /// Epoch number, from 1.
+        epoch: u32,
+        /// Total epochs.
+        epochs: u32,
+        /// Mean training loss over the epoch.
+        train_loss: f32,
+        /// Clean test accuracy after the epoch (0–1).
+        test_accuracy: f32,
+    },
     /// One photo was protected and written.
     ImageDone {
         /// Position in the album's sorted order.

@@ -330,3 +330,60 @@ fn ctrl_c_cancels_cleanly_and_keeps_finished_files() {
         image::open(p).expect("every kept file is complete");
     }
 }
+
+#[test]
+fn em_and_em_class_protect_the_samples_and_a_nested_album() {
+    let dir = tempfile::tempdir().unwrap();
+    let album = dir.path().join("album");
+    for (i, name) in [
+        "sunset_by_Aitzol_Berasategi.jpg",
+        "umang_by_Abhishek_Mudgal.jpg",
+        "Wine_by_Jakkub_Mede.jpg",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let sub = album.join(if i == 0 { "2024/summer" } else { "2025" });
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::copy(samples_dir().join(name), sub.join(name)).unwrap();
+    }
+    for method in ["em", "em-class"] {
+        for input in [samples_dir(), album.clone()] {
+            let out = dir.path().join(format!(
+                "{method}-{}",
+                input.file_name().unwrap().to_string_lossy()
+            ));
+            let o = unlearnable(&[
+                "protect",
+                s(&input),
+                "--out",
+                s(&out),
+                "--method",
+                method,
+                "--quality",
+                "fast",
+                "--device",
+                "cpu",
+            ]);
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(0), "{method}: {stderr}");
+            assert!(
+                stderr.contains("round 1/"),
+                "{method}: progress per round: {stderr}"
+            );
+            let m = manifest(&out);
+            assert_eq!(m["method"], method);
+            assert!(m["training"]["rounds"].as_u64().unwrap() >= 1);
+            assert_eq!(m["training"]["settings"]["working_size"], 32);
+            let n = m["images"].as_array().unwrap().len();
+            assert_eq!(n, if input == album { 3 } else { 5 });
+            if input == album {
+                assert_eq!(m["labels"]["classes"], serde_json::json!(["2024", "2025"]));
+                assert!(
+                    out.join("2024/summer/sunset_by_Aitzol_Berasategi.png")
+                        .is_file()
+                );
+            }
+        }
+    }
+}

@@ -107,3 +107,137 @@ fn sample_wise_em_creates_a_learnable_shortcut_on_cifar() {
 fn class_wise_em_creates_a_learnable_shortcut_on_cifar() {
     shortcut_signature(MethodId::EmClass);
 }
+
+/// A small nested album of real photos: two folders made from the sample photos.
+fn nested_samples(dir: &Path) -> std::path::PathBuf {
+    let album = dir.join("album");
+    let mut files: Vec<_> = std::fs::read_dir(samples_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    files.sort();
+    for (i, f) in files.iter().enumerate() {
+        let sub = album.join(if i % 2 == 0 {
+            "mountains"
+        } else {
+            "city/night"
+        });
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::copy(f, sub.join(f.file_name().unwrap())).unwrap();
+    }
+    album
+}
+
+fn quick(method: MethodId, seed: u64) -> ProtectConfig {
+    let mut cfg = em_config(method);
+    if let MethodConfig::Em(em) | MethodConfig::EmClass(em) = &mut cfg.method {
+        em.max_rounds = Some(2);
+        em.steps = Some(4);
+    }
+    cfg.seed = seed;
+    cfg
+}
+
+#[test]
+fn same_seed_same_bytes_other_seed_other_noise_on_real_photos() {
+    let dir = tempfile::tempdir().unwrap();
+    let album = nested_samples(dir.path());
+    let a = protect(&album, &dir.path().join("a"), quick(MethodId::Em, 1));
+    let b = protect(&album, &dir.path().join("b"), quick(MethodId::Em, 1));
+    let c = protect(&album, &dir.path().join("c"), quick(MethodId::Em, 2));
+    assert_eq!(a.manifest.summary.done, 5);
+    assert_eq!(a.manifest.labels.classes, ["city", "mountains"]);
+    for ((ra, rb), rc) in a
+        .manifest
+        .images
+        .iter()
+        .zip(&b.manifest.images)
+        .zip(&c.manifest.images)
+    {
+        assert_eq!(
+            sha256_file(&ra.output),
+            sha256_file(&rb.output),
+            "same seed"
+        );
+        assert_ne!(
+            sha256_file(&ra.output),
+            sha256_file(&rc.output),
+            "other seed"
+        );
+        // A 1-MP photo is protected from a 32×32 working copy, at native resolution.
+        let out = image::open(&ra.output).unwrap();
+        assert_eq!((out.width(), out.height()), (ra.width, ra.height));
+        assert_eq!(ra.working_size, [32, 32]);
+        assert!(ra.epsilon_used_255 <= 8);
+    }
+}
+
+#[test]
+fn a_flat_folder_is_grouped_into_look_alike_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = protect(
+        &samples_dir(),
+        &dir.path().join("out"),
+        quick(MethodId::EmClass, 4),
+    );
+    let m = &s.manifest;
+    assert_eq!(m.summary.done, 5);
+    assert!(
+        m.labels.source.starts_with("k-means"),
+        "{}",
+        m.labels.source
+    );
+    assert_eq!(m.labels.classes, ["cluster 1", "cluster 2"]);
+    let used: std::collections::BTreeSet<&str> =
+        m.images.iter().map(|r| r.class.as_str()).collect();
+    assert_eq!(used.len(), 2, "both clusters are used: {used:?}");
+}
+
+#[test]
+fn cancelling_during_training_writes_no_photos() {
+    let dir = tempfile::tempdir().unwrap();
+    let album = nested_samples(dir.path());
+    let out = dir.path().join("out");
+    let cancel = CancelToken::new();
+    let token = cancel.clone();
+    let sink = move |ev: unlearnable::ProgressEvent| {
+        if matches!(ev, unlearnable::ProgressEvent::Round { .. }) {
+            token.cancel();
+        }
+    };
+    let mut cfg = quick(MethodId::Em, 1);
+    if let MethodConfig::Em(em) = &mut cfg.method {
+        em.max_rounds = Some(5);
+        em.stop_accuracy = 1.0;
+    }
+    let job = ProtectJob {
+        inputs: vec![album],
+        out_dir: out.clone(),
+        config: cfg,
+        device: DeviceChoice::Cpu,
+    };
+    let s = unlearnable::job::run(&job, &sink, &cancel).unwrap();
+    assert!(s.manifest.cancelled);
+    assert_eq!(s.manifest.summary.done, 0);
+    assert_eq!(s.manifest.summary.skipped, 5);
+    assert!(s.manifest.training.is_none());
+    let files: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files, ["manifest.json"], "no partial files");
+}
+
+#[test]
+fn one_photo_is_not_enough_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = ProtectJob {
+        inputs: vec![samples_dir().join("umang_by_Abhishek_Mudgal.jpg")],
+        out_dir: dir.path().join("out"),
+        config: quick(MethodId::Em, 1),
+        device: DeviceChoice::Cpu,
+    };
+    let e = unlearnable::job::run(&job, &NullSink, &CancelToken::new()).unwrap_err();
+    assert!(e.to_string().contains("at least 2"), "{e}");
+}

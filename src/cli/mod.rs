@@ -1,6 +1,7 @@
 //! The command-line face: argument parsing (clap derive) and dispatch. The library does the
 //! work; this module turns its results into text, progress bars and exit codes.
 
+mod evaluate;
 mod protect;
 
 use std::path::PathBuf;
@@ -40,6 +41,8 @@ pub enum Command {
     Protect(ProtectArgs),
     /// List the protection methods with a one-line explanation each.
     Methods,
+    /// Measure protection: train fresh classifiers on clean vs protected (and defended) data.
+    Evaluate(evaluate::EvaluateArgs),
 }
 
 /// Strength presets on the command line.
@@ -168,7 +171,7 @@ impl From<PngCompressionArg> for PngCompression {
     }
 }
 
-fn parse_method(s: &str) -> Result<MethodId, String> {
+pub(crate) fn parse_method(s: &str) -> Result<MethodId, String> {
     MethodId::from_id(s).ok_or_else(|| {
         let ids: Vec<&str> = MethodId::ALL.iter().map(|m| m.id()).collect();
         format!("unknown method '{s}'; choose one of: {}", ids.join(", "))
@@ -259,6 +262,7 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Some(Command::Protect(args)) => protect::run(args),
+        Some(Command::Evaluate(args)) => evaluate::run(args),
         Some(Command::Methods) => {
             for m in MethodId::ALL {
                 println!("{:<8} {}", m.id(), m.title());

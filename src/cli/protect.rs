@@ -227,7 +227,7 @@ pub fn run(args: ProtectArgs) -> u8 {
                     None => eprintln!("{line}"),
                 }
             }
-            ProgressEvent::Finished { .. } => {}
+            ProgressEvent::Finished { .. } | ProgressEvent::Epoch { .. } => {}
         }
     }
     if let Some(pb) = pb {

@@ -177,6 +177,14 @@ pub fn write_atomically(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()
         .tempfile_in(parent)
         .map_err(io)?;
     tmp.write_all(bytes).map_err(io)?;
+    // Temporary files are private (0600); a finished photo gets the usual 0644.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(io)?;
+    }
     tmp.as_file().sync_all().map_err(io)?;
     if overwrite {
         tmp.persist(path).map_err(|e| io(e.error))?;
@@ -230,6 +238,12 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o644, "outputs are readable like any other photo");
+        }
     }
 
     #[test]

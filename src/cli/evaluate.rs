@@ -1,0 +1,126 @@
+//! `unlearnable evaluate`: run the protection experiment and write the reports.
+
+use std::path::PathBuf;
+
+use super::{
+    DeviceArg, EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, QualityArg, StrengthArg,
+    SurrogateArg, parse_method,
+};
+use crate::config::{MethodConfig, ProtectConfig};
+use crate::error::{EvalError, MethodError};
+use crate::eval::{self, EvalConfig};
+use crate::progress::ProgressEvent;
+use crate::protect::MethodId;
+
+/// Arguments of `unlearnable evaluate`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Defences: grayscale, jpeg10, jpeg75, jpeg:Q, bits2, bits:N, downscale2, rescale:F, \
+ueraser-lite, ueraser-max; combine with '+', e.g. grayscale+jpeg75. 'none' is the undefended arm."
+)]
+pub struct EvaluateArgs {
+    /// Labelled data set with `train/<class>/` and `test/<class>/` folders.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Protection method under test.
+    #[arg(short, long, value_parser = parse_method, default_value = "em")]
+    pub method: MethodId,
+    /// Defence (repeatable); each one is a separate arm trained on protected data.
+    #[arg(long = "defence", default_value = "none")]
+    pub defences: Vec<String>,
+    /// Training images per class.
+    #[arg(long, default_value_t = 500)]
+    pub train_per_class: usize,
+    /// Test images per class.
+    #[arg(long, default_value_t = 100)]
+    pub test_per_class: usize,
+    /// Epochs of each fresh classifier.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Architecture of the fresh classifiers.
+    #[arg(long, value_enum, default_value = "small-cnn")]
+    pub model: SurrogateArg,
+    /// Protection strength.
+    #[arg(short, long, value_enum, default_value = "medium")]
+    pub strength: StrengthArg,
+    /// Speed/quality preset of training-based methods.
+    #[arg(short, long, value_enum)]
+    pub quality: Option<QualityArg>,
+    /// Where to compute.
+    #[arg(short, long, value_enum, default_value = "auto")]
+    pub device: DeviceArg,
+    /// Seed of protection, classifiers and augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Folder for report.json, report.md and accuracy.png.
+    #[arg(long)]
+    pub report: PathBuf,
+}
+
+/// Run the command; returns the exit code.
+pub fn run(args: EvaluateArgs) -> u8 {
+    let mut protect = ProtectConfig::new(args.method, args.strength.into());
+    protect.seed = args.seed;
+    if let (MethodConfig::Em(em) | MethodConfig::EmClass(em), Some(q)) =
+        (&mut protect.method, args.quality)
+    {
+        em.quality = q.into();
+    }
+    let cfg = EvalConfig {
+        protect,
+        defences: args.defences,
+        train_per_class: args.train_per_class,
+        test_per_class: args.test_per_class,
+        epochs: args.epochs,
+        model: args.model.into(),
+        seed: args.seed,
+        ..EvalConfig::default()
+    };
+    let cancel = crate::CancelToken::new();
+    let handler_token = cancel.clone();
+    let _ = ctrlc::set_handler(move || handler_token.cancel());
+    let sink = |ev: ProgressEvent| match ev {
+        ProgressEvent::Epoch {
+            arm,
+            epoch,
+            epochs,
+            train_loss,
+            test_accuracy,
+        } => eprintln!(
+            "{arm}: epoch {epoch}/{epochs}, loss {train_loss:.3}, clean test accuracy {:.1} %",
+            test_accuracy * 100.0
+        ),
+        ProgressEvent::Round {
+            round, accuracy, ..
+        } => {
+            eprintln!(
+                "protecting: round {round}, surrogate accuracy {:.1} %",
+                accuracy * 100.0
+            )
+        }
+        _ => {}
+    };
+    match eval::run(&args.data, &cfg, args.device.into(), &sink, &cancel) {
+        Ok(report) => {
+            if let Err(e) = report.write(&args.report) {
+                eprintln!("error: {e}");
+                return EXIT_FAILURE;
+            }
+            println!("{}", report.markdown());
+            eprintln!("Reports written to {}", args.report.display());
+            EXIT_OK
+        }
+        Err(EvalError::Method(MethodError::Cancelled)) => {
+            eprintln!("cancelled");
+            EXIT_CANCELLED
+        }
+        Err(e @ (EvalError::Data(_) | EvalError::Device(_))) => {
+            eprintln!("error: {e}");
+            EXIT_USAGE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILURE
+        }
+    }
+}

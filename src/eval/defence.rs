@@ -1,0 +1,214 @@
+//! Defences an exploiter may apply to protected training data (methods.md §8–9), used to *test*
+//! protection. Static defences transform each training image once; UEraser-lite is a random
+//! augmentation applied at every training step (see [`super::augment`]).
+
+use image::{ImageEncoder, RgbImage};
+use serde::{Deserialize, Serialize};
+
+/// One defence.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Defence {
+    /// Convert to grayscale (ISS, Liu et al. 2023): removes colour-based shortcuts.
+    Grayscale,
+    /// JPEG re-encoding at a quality (10 in the literature, ~75 on social media).
+    Jpeg {
+        /// JPEG quality 1–100.
+        quality: u8,
+    },
+    /// Bit-depth reduction: keep the top `bits` bits of each channel.
+    BitDepth {
+        /// Bits kept, 1–8.
+        bits: u8,
+    },
+    /// Downscale by `factor`, then upscale back (bilinear).
+    Rescale {
+        /// Downscale factor ≥ 2.
+        factor: u32,
+    },
+    /// UEraser-lite training augmentation (Qin et al. 2023): plasma brightness/contrast, channel
+    /// shuffle and one random TrivialAugment-style op per image and step; with `repeats > 1`, the
+    /// loss-maximising of that many augmented copies is trained on (UEraser-max).
+    Ueraser {
+        /// Augmented copies per batch (1 = lite).
+        repeats: u32,
+    },
+}
+
+impl Defence {
+    /// Parse one defence: `grayscale`, `jpeg10`, `jpeg75`, `jpeg:Q`, `bits2`, `bits:N`,
+    /// `downscale2`, `rescale:F`, `ueraser-lite`, `ueraser-max`, `ueraser:K`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let num = |rest: &str, what: &str| {
+            rest.trim_start_matches(':')
+                .parse::<u32>()
+                .map_err(|_| format!("bad {what} in '{s}'"))
+        };
+        let d = match s {
+            "grayscale" | "greyscale" | "gray" => Defence::Grayscale,
+            "ueraser-lite" | "ueraser" => Defence::Ueraser { repeats: 1 },
+            "ueraser-max" => Defence::Ueraser { repeats: 5 },
+            _ if s.starts_with("jpeg") => Defence::Jpeg {
+                quality: num(&s[4..], "quality")?.clamp(1, 100) as u8,
+            },
+            _ if s.starts_with("bits") => Defence::BitDepth {
+                bits: num(&s[4..], "bit count")?.clamp(1, 8) as u8,
+            },
+            _ if s.starts_with("downscale") => Defence::Rescale {
+                factor: num(&s[9..], "factor")?.max(2),
+            },
+            _ if s.starts_with("rescale") => Defence::Rescale {
+                factor: num(&s[7..], "factor")?.max(2),
+            },
+            _ if s.starts_with("ueraser:") => Defence::Ueraser {
+                repeats: num(&s[8..], "repeat count")?.max(1),
+            },
+            _ => {
+                return Err(format!(
+                    "unknown defence '{s}'; use grayscale, jpeg10, jpeg75, jpeg:Q, bits2, bits:N, downscale2, rescale:F, ueraser-lite, ueraser-max"
+                ));
+            }
+        };
+        Ok(d)
+    }
+
+    /// Short name, e.g. `jpeg75`.
+    pub fn name(&self) -> String {
+        match self {
+            Defence::Grayscale => "grayscale".into(),
+            Defence::Jpeg { quality } => format!("jpeg{quality}"),
+            Defence::BitDepth { bits } => format!("bits{bits}"),
+            Defence::Rescale { factor } => format!("downscale{factor}"),
+            Defence::Ueraser { repeats: 1 } => "ueraser-lite".into(),
+            Defence::Ueraser { repeats: 5 } => "ueraser-max".into(),
+            Defence::Ueraser { repeats } => format!("ueraser:{repeats}"),
+        }
+    }
+
+    /// Transform one training image once (identity for training-time augmentations).
+    pub fn apply(&self, img: &RgbImage) -> RgbImage {
+        match *self {
+            Defence::Grayscale => RgbImage::from_fn(img.width(), img.height(), |x, y| {
+                let p = img.get_pixel(x, y).0;
+                let l =
+                    (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
+                        .round() as u8;
+                image::Rgb([l, l, l])
+            }),
+            Defence::Jpeg { quality } => jpeg_round_trip(img, quality),
+            Defence::BitDepth { bits } => {
+                let shift = 8 - u32::from(bits.clamp(1, 8));
+                let mut out = img.clone();
+                // Keep the top bits and re-centre in the bucket, as bit-depth squeezing does.
+                out.iter_mut().for_each(|v| {
+                    let q = (*v >> shift) << shift;
+                    *v = if shift == 0 {
+                        q
+                    } else {
+                        q | (1 << (shift - 1))
+                    };
+                });
+                out
+            }
+            Defence::Rescale { factor } => {
+                let (w, h) = img.dimensions();
+                let small = image::imageops::resize(
+                    img,
+                    (w / factor).max(1),
+                    (h / factor).max(1),
+                    image::imageops::FilterType::Triangle,
+                );
+                image::imageops::resize(&small, w, h, image::imageops::FilterType::Triangle)
+            }
+            Defence::Ueraser { .. } => img.clone(),
+        }
+    }
+}
+
+/// Encode as JPEG at `quality` and decode again.
+pub fn jpeg_round_trip(img: &RgbImage, quality: u8) -> RgbImage {
+    let mut buf = Vec::new();
+    let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, quality);
+    if enc
+        .write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::Rgb8,
+        )
+        .is_err()
+    {
+        return img.clone();
+    }
+    image::load_from_memory_with_format(&buf, image::ImageFormat::Jpeg)
+        .map(|d| d.to_rgb8())
+        .unwrap_or_else(|_| img.clone())
+}
+
+/// A combination of defences, applied in order (`grayscale+jpeg75`).
+pub fn parse_combo(s: &str) -> Result<Vec<Defence>, String> {
+    if s == "none" {
+        return Ok(Vec::new());
+    }
+    s.split('+').map(|p| Defence::parse(p.trim())).collect()
+}
+
+/// Name of a combination (`none` when empty).
+pub fn combo_name(ds: &[Defence]) -> String {
+    if ds.is_empty() {
+        "none".into()
+    } else {
+        ds.iter().map(Defence::name).collect::<Vec<_>>().join("+")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img() -> RgbImage {
+        RgbImage::from_fn(16, 16, |x, y| {
+            image::Rgb([(x * 16) as u8, (y * 16) as u8, 200])
+        })
+    }
+
+    #[test]
+    fn parsing_round_trips_names() {
+        for s in [
+            "grayscale",
+            "jpeg10",
+            "jpeg75",
+            "bits2",
+            "downscale2",
+            "ueraser-lite",
+            "ueraser-max",
+            "ueraser:3",
+        ] {
+            assert_eq!(Defence::parse(s).unwrap().name(), s);
+        }
+        assert_eq!(
+            combo_name(&parse_combo("grayscale+jpeg75").unwrap()),
+            "grayscale+jpeg75"
+        );
+        assert!(
+            Defence::parse("magic")
+                .unwrap_err()
+                .contains("unknown defence")
+        );
+    }
+
+    #[test]
+    fn static_defences_do_what_they_say() {
+        let g = Defence::Grayscale.apply(&img());
+        assert!(g.pixels().all(|p| p.0[0] == p.0[1] && p.0[1] == p.0[2]));
+        let b = Defence::BitDepth { bits: 2 }.apply(&img());
+        let levels: std::collections::BTreeSet<u8> = b.iter().copied().collect();
+        assert!(levels.len() <= 4, "{levels:?}");
+        let j = Defence::Jpeg { quality: 10 }.apply(&img());
+        assert_ne!(j, img());
+        let r = Defence::Rescale { factor: 2 }.apply(&img());
+        assert_eq!(r.dimensions(), (16, 16));
+        assert_ne!(r, img());
+        assert_eq!(Defence::Ueraser { repeats: 1 }.apply(&img()), img());
+    }
+}

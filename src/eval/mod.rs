@@ -1,0 +1,243 @@
+//! `evaluate`: measure whether protection works. Protect the training split of a labelled data
+//! set, train a *fresh* classifier from scratch on clean and on protected (optionally defended)
+//! training data with the standard recipe, and report clean test accuracy per epoch, plus the
+//! visibility (PSNR/SSIM) of the protection.
+
+pub mod augment;
+pub mod defence;
+mod memory;
+pub mod report;
+mod trainer;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+pub use defence::{Defence, combo_name, parse_combo};
+pub use memory::protect_in_memory;
+pub use report::{ArmReport, EvalReport, Visibility};
+
+use crate::cancel::CancelToken;
+use crate::config::ProtectConfig;
+use crate::device::{ComputeDevice, DeviceChoice};
+use crate::error::EvalError;
+use crate::imaging::planar::square_copy;
+use crate::imaging::{Planar, load_photo, psnr_db, ssim_luma};
+use crate::model::SurrogateKind;
+use crate::progress::{ProgressEvent, ProgressSink};
+
+/// Everything that determines an evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EvalConfig {
+    /// The protection under test.
+    pub protect: ProtectConfig,
+    /// Defence combinations to test the protected data against (`none` = no defence).
+    pub defences: Vec<String>,
+    /// Training images per class (first N in sorted order).
+    pub train_per_class: usize,
+    /// Test images per class.
+    pub test_per_class: usize,
+    /// Training epochs of each fresh classifier.
+    pub epochs: usize,
+    /// Architecture of the fresh classifiers.
+    pub model: SurrogateKind,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Peak learning rate (cosine schedule to 0).
+    pub learning_rate: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Weight decay.
+    pub weight_decay: f32,
+    /// Seed of the classifiers and augmentations.
+    pub seed: u64,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            protect: ProtectConfig::default(),
+            defences: vec!["none".into()],
+            train_per_class: 500,
+            test_per_class: 100,
+            epochs: 10,
+            model: SurrogateKind::SmallCnn,
+            batch_size: 128,
+            learning_rate: 0.1,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            seed: 0,
+        }
+    }
+}
+
+/// A labelled split in memory.
+pub struct Split {
+    /// Images (all the same square size).
+    pub images: Vec<RgbImage>,
+    /// Labels in `0..classes.len()`.
+    pub labels: Vec<usize>,
+    /// Class names (sorted folder names).
+    pub classes: Vec<String>,
+}
+
+/// Load `root/<split>/<class>/*`, the first `per_class` files of each class in sorted order.
+/// Images are brought to one square size (the smallest short side found, at most 64 px).
+pub fn load_split(root: &Path, split: &str, per_class: usize) -> Result<Split, EvalError> {
+    let dir = root.join(split);
+    let mut classes: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| EvalError::Data(format!("cannot list {}: {e}", dir.display())))?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    classes.sort();
+    if classes.len() < 2 {
+        return Err(EvalError::Data(format!(
+            "{} needs at least 2 class folders",
+            dir.display()
+        )));
+    }
+    let mut photos = Vec::new();
+    let mut labels = Vec::new();
+    for (label, class) in classes.iter().enumerate() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(class))
+            .map_err(|e| {
+                EvalError::Data(format!("cannot list {}: {e}", dir.join(class).display()))
+            })?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for f in files.into_iter().take(per_class) {
+            let photo =
+                load_photo(&f, &Default::default()).map_err(|e| EvalError::Data(e.to_string()))?;
+            photos.push(photo.rgb);
+            labels.push(label);
+        }
+    }
+    let side = photos
+        .iter()
+        .map(|p| p.width().min(p.height()))
+        .min()
+        .unwrap_or(32)
+        .min(64);
+    let images = photos
+        .iter()
+        .map(|p| {
+            if p.dimensions() == (side, side) {
+                p.clone()
+            } else {
+                square_copy(p, side).to_rgb8()
+            }
+        })
+        .collect();
+    Ok(Split {
+        images,
+        labels,
+        classes,
+    })
+}
+
+/// Run the whole experiment.
+pub fn run(
+    data: &Path,
+    cfg: &EvalConfig,
+    device: DeviceChoice,
+    events: &dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<EvalReport, EvalError> {
+    let started = Instant::now();
+    cfg.protect.validate().map_err(EvalError::Data)?;
+    let combos: Vec<Vec<Defence>> = cfg
+        .defences
+        .iter()
+        .map(|s| parse_combo(s).map_err(EvalError::Data))
+        .collect::<Result<_, _>>()?;
+    let device = ComputeDevice::select(device)?;
+    let train = load_split(data, "train", cfg.train_per_class)?;
+    let test = load_split(data, "test", cfg.test_per_class)?;
+    if train.classes != test.classes {
+        return Err(EvalError::Data(
+            "train and test have different class folders".into(),
+        ));
+    }
+    let k = train.classes.len();
+    events.emit(ProgressEvent::Phase {
+        name: "protecting".into(),
+        total: train.images.len(),
+    });
+    let protected = protect_in_memory(
+        &train.images,
+        &train.labels,
+        k,
+        &cfg.protect,
+        &device,
+        events,
+        cancel,
+    )?;
+    let visibility = Visibility::measure(&train.images, &protected, psnr_db, ssim_luma);
+
+    let to_planar = |v: &[RgbImage]| v.iter().map(Planar::from_rgb8).collect::<Vec<_>>();
+    let test_x = to_planar(&test.images);
+    let mut arms = Vec::new();
+    let mut plan: Vec<(String, Vec<Defence>, bool)> = vec![("clean".into(), Vec::new(), false)];
+    for combo in combos {
+        plan.push((
+            format!("{} + {}", cfg.protect.method.id(), combo_name(&combo)),
+            combo,
+            true,
+        ));
+    }
+    for (name, combo, is_protected) in plan {
+        let source = if is_protected {
+            &protected
+        } else {
+            &train.images
+        };
+        let defended: Vec<RgbImage> = source
+            .iter()
+            .map(|img| combo.iter().fold(img.clone(), |acc, d| d.apply(&acc)))
+            .collect();
+        let repeats = combo.iter().find_map(|d| match d {
+            Defence::Ueraser { repeats } => Some(*repeats),
+            _ => None,
+        });
+        let curve = trainer::train_arm(
+            &name,
+            &to_planar(&defended),
+            &train.labels,
+            &test_x,
+            &test.labels,
+            k,
+            cfg,
+            repeats,
+            &device.device,
+            events,
+            cancel,
+        )?;
+        arms.push(ArmReport::new(
+            name,
+            combo_name(&combo),
+            is_protected,
+            curve,
+        ));
+    }
+    Ok(EvalReport {
+        app: format!("unlearnable {}", env!("CARGO_PKG_VERSION")),
+        data: data.display().to_string(),
+        classes: train.classes,
+        train_images: train.images.len(),
+        test_images: test.images.len(),
+        image_size: train.images.first().map(|i| i.width()).unwrap_or(0),
+        device: device.summary(),
+        config: cfg.clone(),
+        visibility,
+        arms,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,226 @@
+//! Evaluation reports a person can read: `report.json`, `report.md` and `accuracy.png`.
+
+use std::path::Path;
+
+use image::RgbImage;
+use plotters::prelude::*;
+use serde::Serialize;
+
+use super::EvalConfig;
+use crate::error::EvalError;
+use crate::imaging::write_atomically;
+
+/// How visible the protection is on the training images.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Visibility {
+    /// Mean PSNR (dB).
+    pub psnr_mean: f64,
+    /// Lowest PSNR (dB): the most visible image.
+    pub psnr_worst: f64,
+    /// Mean SSIM (luma).
+    pub ssim_mean: f64,
+    /// Lowest SSIM.
+    pub ssim_worst: f64,
+}
+
+impl Visibility {
+    /// Measure clean against protected images with the given metrics.
+    pub fn measure(
+        clean: &[RgbImage],
+        protected: &[RgbImage],
+        psnr: fn(&RgbImage, &RgbImage) -> f64,
+        ssim: fn(&RgbImage, &RgbImage) -> f64,
+    ) -> Self {
+        let p: Vec<f64> = clean
+            .iter()
+            .zip(protected)
+            .map(|(a, b)| psnr(a, b))
+            .collect();
+        let s: Vec<f64> = clean
+            .iter()
+            .zip(protected)
+            .map(|(a, b)| ssim(a, b))
+            .collect();
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        Self {
+            psnr_mean: mean(&p),
+            psnr_worst: p.iter().copied().fold(f64::INFINITY, f64::min),
+            ssim_mean: mean(&s),
+            ssim_worst: s.iter().copied().fold(f64::INFINITY, f64::min),
+        }
+    }
+}
+
+/// One trained classifier.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ArmReport {
+    /// `clean`, or `<method> + <defence>`.
+    pub name: String,
+    /// Defence combination (`none` when undefended).
+    pub defence: String,
+    /// Whether it was trained on protected data.
+    pub protected: bool,
+    /// Clean test accuracy after the last epoch (fraction).
+    pub final_test_acc: f32,
+    /// Best clean test accuracy over the epochs (fraction; early stopping is a cheap defence).
+    pub peak_test_acc: f32,
+    /// Clean test accuracy after each epoch.
+    pub curve: Vec<f32>,
+}
+
+impl ArmReport {
+    /// Summarise a curve.
+    pub fn new(name: String, defence: String, protected: bool, curve: Vec<f32>) -> Self {
+        Self {
+            name,
+            defence,
+            protected,
+            final_test_acc: curve.last().copied().unwrap_or(0.0),
+            peak_test_acc: curve.iter().copied().fold(0.0, f32::max),
+            curve,
+        }
+    }
+}
+
+/// The whole evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EvalReport {
+    /// `unlearnable <version>`.
+    pub app: String,
+    /// Data folder.
+    pub data: String,
+    /// Class names.
+    pub classes: Vec<String>,
+    /// Training images used.
+    pub train_images: usize,
+    /// Test images used.
+    pub test_images: usize,
+    /// Side of the (square) images.
+    pub image_size: u32,
+    /// Device and why.
+    pub device: String,
+    /// Every setting.
+    pub config: EvalConfig,
+    /// Visibility of the protection on the training split.
+    pub visibility: Visibility,
+    /// The clean arm first, then one per defence.
+    pub arms: Vec<ArmReport>,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+impl EvalReport {
+    /// A Markdown summary.
+    pub fn markdown(&self) -> String {
+        let mut s = format!(
+            "# Evaluation: {}\n\n{} training / {} test images ({} classes, {}×{} px) from `{}`; {} epochs of a fresh {:?}; device {}.\n\n",
+            self.config.protect.method.id(),
+            self.train_images,
+            self.test_images,
+            self.classes.len(),
+            self.image_size,
+            self.image_size,
+            self.data,
+            self.config.epochs,
+            self.config.model,
+            self.device
+        );
+        s += "| arm | defence | final test acc | peak test acc |\n|---|---|---|---|\n";
+        for a in &self.arms {
+            s += &format!(
+                "| {} | {} | {:.1} % | {:.1} % |\n",
+                a.name,
+                a.defence,
+                a.final_test_acc * 100.0,
+                a.peak_test_acc * 100.0
+            );
+        }
+        s += &format!(
+            "\nVisibility of the protection: PSNR {:.1} dB mean ({:.1} dB worst), SSIM {:.3} mean ({:.3} worst).\n\nLower test accuracy on protected data means stronger protection; a model trained on clean data is the reference.\n",
+            self.visibility.psnr_mean,
+            self.visibility.psnr_worst,
+            self.visibility.ssim_mean,
+            self.visibility.ssim_worst
+        );
+        s
+    }
+
+    /// Write `report.json`, `report.md` and `accuracy.png` into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<(), EvalError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| EvalError::Data(format!("cannot create {}: {e}", dir.display())))?;
+        let json = serde_json::to_vec_pretty(self).map_err(|e| EvalError::Data(e.to_string()))?;
+        write_atomically(&dir.join("report.json"), &json, true)?;
+        write_atomically(&dir.join("report.md"), self.markdown().as_bytes(), true)?;
+        let png = plot(&self.arms).map_err(EvalError::Data)?;
+        write_atomically(&dir.join("accuracy.png"), &png, true)?;
+        Ok(())
+    }
+}
+
+const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+/// Test accuracy per epoch, one line per arm, as PNG bytes.
+pub fn plot(arms: &[ArmReport]) -> Result<Vec<u8>, String> {
+    let (w, h) = (900u32, 560u32);
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    // Registering the same font again is harmless.
+    let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let epochs = arms.iter().map(|a| a.curve.len()).max().unwrap_or(1).max(1);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "Clean test accuracy of a freshly trained model",
+                ("sans-serif", 22),
+            )
+            .margin(16)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(1f32..epochs.max(2) as f32, 0f32..100f32)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .x_labels(epochs.clamp(2, 20))
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_desc("test accuracy (%)")
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, arm) in arms.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let style = if arm.protected {
+                color.stroke_width(2)
+            } else {
+                BLACK.stroke_width(3)
+            };
+            chart
+                .draw_series(LineSeries::new(
+                    arm.curve
+                        .iter()
+                        .enumerate()
+                        .map(|(e, a)| ((e + 1) as f32, a * 100.0)),
+                    style,
+                ))
+                .map_err(|e| e.to_string())?
+                .label(arm.name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    let img = RgbImage::from_raw(w, h, buf).ok_or("plot buffer has the wrong size")?;
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
+}

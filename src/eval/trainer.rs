@@ -1,0 +1,132 @@
+//! The standard training recipe for one arm: SGD (momentum 0.9, weight decay 5e-4, gradient
+//! clip 5), cosine learning-rate schedule to 0, random crop with 4-px padding + horizontal flip,
+//! optional UEraser augmentation (with max-loss-over-repeats); clean test accuracy per epoch.
+
+use burn::grad_clipping::GradientClippingConfig;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, SgdConfig};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+
+use super::EvalConfig;
+use super::augment::{crop_flip, ueraser};
+use crate::cancel::CancelToken;
+use crate::error::{EvalError, MethodError};
+use crate::imaging::Planar;
+use crate::model::Surrogate;
+use crate::progress::{ProgressEvent, ProgressSink};
+use crate::rng::{Rng, derive_seed};
+use crate::train::accuracy;
+
+fn stack(images: &[Planar], device: &Device) -> Tensor<4> {
+    let (w, h) = (images[0].width as usize, images[0].height as usize);
+    let data: Vec<f32> = images.iter().flat_map(|p| p.data.iter().copied()).collect();
+    Tensor::from_data(TensorData::new(data, [images.len(), 3, h, w]), device)
+}
+
+/// Train a fresh classifier for one arm; returns clean test accuracy after each epoch.
+#[allow(clippy::too_many_arguments)]
+pub fn train_arm(
+    arm: &str,
+    train: &[Planar],
+    labels: &[usize],
+    test: &[Planar],
+    test_labels: &[usize],
+    num_classes: usize,
+    cfg: &EvalConfig,
+    ueraser_repeats: Option<u32>,
+    device: &Device,
+    events: &dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<Vec<f32>, EvalError> {
+    let ad = device.clone().autodiff();
+    let mut model = Surrogate::new(
+        cfg.model,
+        num_classes,
+        derive_seed(cfg.seed, "eval-model", 0),
+        &ad,
+    );
+    let mut optim = SgdConfig::new()
+        .with_momentum(Some(
+            MomentumConfig::new()
+                .with_momentum(cfg.momentum)
+                .with_dampening(0.0),
+        ))
+        .with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay)))
+        .with_gradient_clipping(Some(GradientClippingConfig::Norm(5.0)))
+        .init();
+    let ce = CrossEntropyLossConfig::new().init(&ad);
+    let n = train.len();
+    let batch = cfg.batch_size.min(n).max(1);
+    let steps_per_epoch = n.div_ceil(batch);
+    let total = (cfg.epochs * steps_per_epoch).max(1);
+    let mut rng = Rng::new(derive_seed(cfg.seed, "eval-batches", 0));
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut curve = Vec::with_capacity(cfg.epochs);
+    let mut step = 0usize;
+    for epoch in 1..=cfg.epochs {
+        for i in (1..n).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let mut loss_sum = 0.0f32;
+        for chunk in order.chunks(batch) {
+            if cancel.is_cancelled() {
+                return Err(EvalError::Method(MethodError::Cancelled));
+            }
+            let lr = 0.5
+                * cfg.learning_rate
+                * (1.0 + (std::f64::consts::PI * step as f64 / total as f64).cos());
+            let targets: Vec<i64> = chunk.iter().map(|&i| labels[i] as i64).collect();
+            let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [chunk.len()]), &ad);
+            let repeats = ueraser_repeats.unwrap_or(1).max(1);
+            // UEraser-max: of `repeats` augmented copies, train on the one with the highest loss.
+            let mut best: Option<(f32, Tensor<1>)> = None;
+            for _ in 0..repeats {
+                let xs: Vec<Planar> = chunk
+                    .iter()
+                    .map(|&i| {
+                        let a = crop_flip(&train[i], 4, &mut rng);
+                        if ueraser_repeats.is_some() {
+                            ueraser(&a, &mut rng)
+                        } else {
+                            a
+                        }
+                    })
+                    .collect();
+                let loss = ce.forward(model.forward(stack(&xs, &ad)), targets.clone());
+                let value = if repeats > 1 {
+                    loss.clone()
+                        .inner()
+                        .try_into_scalar::<f32>()
+                        .map_err(|e| EvalError::Data(format!("{e:?}")))?
+                } else {
+                    0.0
+                };
+                if best.as_ref().is_none_or(|(v, _)| value > *v) {
+                    best = Some((value, loss));
+                }
+            }
+            let Some((_, loss)) = best else { continue };
+            loss_sum += loss
+                .clone()
+                .inner()
+                .try_into_scalar::<f32>()
+                .unwrap_or(f32::NAN);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+            step += 1;
+        }
+        let acc = accuracy(&model, test, test_labels, device)?;
+        curve.push(acc);
+        events.emit(ProgressEvent::Epoch {
+            arm: arm.to_string(),
+            epoch: epoch as u32,
+            epochs: cfg.epochs as u32,
+            train_loss: loss_sum / steps_per_epoch as f32,
+            test_accuracy: acc,
+        });
+    }
+    Ok(curve)
+}
