@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark: protect N copies of a 12-megapixel photo (4000×3000, made by upscaling a sample)
+# Benchmark: protect N distinct 12-megapixel photos (4000×3000, made by upscaling the samples)
 # and report wall time, photos/s and peak memory. Usage: scripts/bench-protect.sh [N] [method] [extra protect flags...]
 # Needs ImageMagick (`convert`) and GNU time (`/usr/bin/time`). Results go to BENCHMARKS.md by hand.
 set -euo pipefail
@@ -7,8 +7,13 @@ cd "$(dirname "$0")/.."
 n="${1:-8}"; method="${2:-conv}"; shift $(( $# > 2 ? 2 : $# ))
 work="$(mktemp -d)"; trap 'du -sh "$work/out"; rm -rf "$work"' EXIT
 mkdir -p "$work/album"
-convert assets/samples/sunset_by_Aitzol_Berasategi.jpg -resize '4000x3000!' -quality 92 "$work/base.jpg"
-for i in $(seq -w 1 "$n"); do cp "$work/base.jpg" "$work/album/photo$i.jpg"; done
+# Distinct photos: the five samples in turn, upscaled to 4000×3000, mirrored on every other lap.
+samples=(assets/samples/*.jpg)
+for i in $(seq 0 $((n - 1))); do
+  src="${samples[$((i % ${#samples[@]}))]}"
+  flip=$([ $(( (i / ${#samples[@]}) % 2 )) -eq 1 ] && echo -flop || true)
+  convert "$src" $flip -resize '4000x3000!' -quality 92 "$work/album/photo$(printf %03d "$i").jpg"
+done
 cargo build --quiet 2>/dev/null || cargo build
 bin="${CARGO_TARGET_DIR:-target}/debug/unlearnable"
 /usr/bin/time -v "$bin" protect "$work/album" --out "$work/out" --method "$method" "$@" 2> "$work/time.txt" >/dev/null || true

@@ -40,6 +40,8 @@ pub enum ProgressEvent {
         round: u32,
         /// Round limit (training may stop earlier).
         max_rounds: u32,
+        /// Images optimised in this round (the whole training set).
+        images: usize,
         /// Surrogate accuracy on the protected working copies (0–1).
         accuracy: f32,
         /// Mean loss during the round's δ-steps.

@@ -88,7 +88,8 @@ fn accuracy(
     Ok(correct as f32 / p.n as f32)
 }
 
-/// One signed-gradient step from `x + δ` for the images `idx`; returns `(sign of ∇ₓ loss, loss)`.
+/// One signed-gradient step from `x + δ` for the images `idx`; returns `(sign of ∇ₓ loss, loss)`
+/// where the loss is the cross-entropy of temperature-scaled logits (see below).
 fn input_gradient_sign(
     p: &Problem<'_>,
     frozen: &Surrogate,
@@ -99,7 +100,20 @@ fn input_gradient_sign(
 ) -> Result<(Tensor<4>, f32), MethodError> {
     let xin = xin.autodiff().require_grad();
     let targets = p.int_tensor(&idx.iter().map(|&i| p.labels[i]).collect::<Vec<_>>(), ad);
-    let loss = ce.forward(frozen.forward(xin.clone()), targets);
+    let logits = frozen.forward(xin.clone());
+    // On small albums the surrogate memorises the photos until softmax saturates and the input
+    // gradient underflows to exactly zero, which would leave δ at zero (no protection at all).
+    // Dividing the logits by T = max(1, max|z| / 8) keeps the gradient alive without changing
+    // which way it points (towards a larger margin for the true class).
+    let peak = logits
+        .clone()
+        .inner()
+        .abs()
+        .max()
+        .try_into_scalar::<f32>()
+        .map_err(|e| compute_err(p.method, e))?;
+    let temperature = (peak / 8.0).max(1.0);
+    let loss = ce.forward(logits.div_scalar(temperature), targets);
     let grads = loss.backward();
     let g = xin
         .grad(&grads)
@@ -247,6 +261,7 @@ pub fn run(
         ctx.events.emit(ProgressEvent::Round {
             round,
             max_rounds: r.max_rounds,
+            images: n,
             accuracy: acc,
             loss: if loss_count > 0 {
                 loss_sum / loss_count as f32
