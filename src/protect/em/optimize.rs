@@ -126,6 +126,8 @@ fn input_gradient_sign(
 }
 
 /// Run the min-min optimisation.
+// Burn's `slice` takes one range per leading dimension; a one-element array is intended.
+#[allow(clippy::single_range_in_vec_init)]
 pub fn run(
     set: &TrainingSet,
     r: &ResolvedEm,
