@@ -52,7 +52,8 @@ impl AlbumProtector for ErrorMinimizing {
             return Err(MethodError::UnsuitableAlbum {
                 method,
                 message: format!(
-                    "it needs at least 2 readable photos in at least 2 groups, got {} photo(s) in {} group(s)",
+                    "it needs at least 2 readable photos in at least 2 groups, got {} photo(s) in {} group(s); \
+                     the conv method protects single photos",
                     set.images.len(),
                     set.num_classes
                 ),
