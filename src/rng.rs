@@ -78,6 +78,43 @@ impl Rng {
     }
 }
 
+/// Mini-batches of indices `0..n` from endless passes in freshly shuffled order (each index
+/// appears once per pass; a batch may span two passes).
+#[derive(Clone, Debug)]
+pub struct BatchSampler {
+    order: Vec<usize>,
+    cursor: usize,
+    rng: Rng,
+}
+
+impl BatchSampler {
+    /// A sampler over `0..n` whose order is determined by `seed`.
+    pub fn new(n: usize, seed: u64) -> Self {
+        Self {
+            order: (0..n).collect(),
+            cursor: n, // forces a shuffle on first use
+            rng: Rng::new(seed),
+        }
+    }
+
+    /// The next `batch` indices (empty when `n` is 0).
+    pub fn next_batch(&mut self, batch: usize) -> Vec<usize> {
+        let n = self.order.len();
+        let mut idx = Vec::with_capacity(batch);
+        while n > 0 && idx.len() < batch {
+            if self.cursor >= n {
+                for i in (1..n).rev() {
+                    self.order.swap(i, self.rng.below(i as u64 + 1) as usize);
+                }
+                self.cursor = 0;
+            }
+            idx.push(self.order[self.cursor]);
+            self.cursor += 1;
+        }
+        idx
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +154,17 @@ mod tests {
         for c in counts {
             assert!((9_000..11_000).contains(&c), "{counts:?}");
         }
+    }
+
+    #[test]
+    fn batch_sampler_visits_every_index_once_per_pass() {
+        let mut s = BatchSampler::new(10, 4);
+        let mut seen: Vec<usize> = (0..5).flat_map(|_| s.next_batch(4)).collect();
+        assert_eq!(seen.len(), 20);
+        seen.truncate(10);
+        seen.sort_unstable();
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+        assert!(BatchSampler::new(0, 1).next_batch(3).is_empty());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::MethodError;
 use crate::imaging::Planar;
 use crate::model::{Surrogate, SurrogateKind};
-use crate::rng::{Rng, derive_seed};
+use crate::rng::{BatchSampler, derive_seed};
 
 /// Optimiser of a fresh classifier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -123,22 +123,10 @@ pub fn train_classifier(
     };
     let ce = CrossEntropyLossConfig::new().init(&ad);
     let n = images.len();
-    let mut rng = Rng::new(derive_seed(cfg.seed, "train-batches", 0));
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut cursor = n;
+    let mut sampler = BatchSampler::new(n, derive_seed(cfg.seed, "train-batches", 0));
     let batch = cfg.batch_size.min(n).max(1);
     for _ in 0..cfg.steps {
-        let mut idx = Vec::with_capacity(batch);
-        while idx.len() < batch {
-            if cursor >= n {
-                for i in (1..n).rev() {
-                    order.swap(i, rng.below(i as u64 + 1) as usize);
-                }
-                cursor = 0;
-            }
-            idx.push(order[cursor]);
-            cursor += 1;
-        }
+        let idx = sampler.next_batch(batch);
         let x = batch_tensor(images, &idx, &ad);
         let loss = ce.forward(model.forward(x), label_tensor(labels, &idx, &ad));
         let grads = GradientsParams::from_grads(loss.backward(), &model);

@@ -21,7 +21,7 @@ use crate::imaging::Planar;
 use crate::model::Surrogate;
 use crate::progress::ProgressEvent;
 use crate::protect::{FitReport, Fitted, MethodContext, TrainingSet};
-use crate::rng::{Rng, derive_seed};
+use crate::rng::{BatchSampler, derive_seed};
 
 fn compute_err(method: &'static str, e: impl std::fmt::Debug) -> MethodError {
     MethodError::Compute {
@@ -175,9 +175,7 @@ pub fn run(
         .with_gradient_clipping(Some(GradientClippingConfig::Norm(clip as f32)))
         .init();
     let ce = CrossEntropyLossConfig::new().init(&ad);
-    let mut rng = Rng::new(derive_seed(ctx.seed, "em-batches", 0));
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut cursor = n; // forces a shuffle on first use
+    let mut sampler = BatchSampler::new(n, derive_seed(ctx.seed, "em-batches", 0));
 
     let mut rounds = 0;
     let mut acc = 0.0;
@@ -189,17 +187,7 @@ pub fn run(
             if ctx.cancel.is_cancelled() {
                 return Err(MethodError::Cancelled);
             }
-            let mut idx = Vec::with_capacity(batch);
-            while idx.len() < batch {
-                if cursor >= n {
-                    for i in (1..n).rev() {
-                        order.swap(i, rng.below(i as u64 + 1) as usize);
-                    }
-                    cursor = 0;
-                }
-                idx.push(order[cursor]);
-                cursor += 1;
-            }
+            let idx = sampler.next_batch(batch);
             let xin = (p.x_for(&idx, &device) + p.delta_for(&delta, &idx, &device)).clamp(0.0, 1.0);
             let targets = p.int_tensor(&idx.iter().map(|&i| p.labels[i]).collect::<Vec<_>>(), &ad);
             let loss = ce.forward(model.forward(xin.autodiff()), targets);
