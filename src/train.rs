@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, SgdConfig};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use serde::{Deserialize, Serialize};
@@ -67,6 +67,20 @@ impl Default for TrainConfig {
     }
 }
 
+/// SGD with (undampened) momentum, weight decay and gradient-norm clipping: the optimiser of
+/// every classifier this crate trains (the papers' recipe).
+pub fn sgd(momentum: f64, weight_decay: f32, grad_clip: f32) -> ModuleOptimizer {
+    SgdConfig::new()
+        .with_momentum(Some(
+            MomentumConfig::new()
+                .with_momentum(momentum)
+                .with_dampening(0.0),
+        ))
+        .with_weight_decay(Some(WeightDecayConfig::new(weight_decay)))
+        .with_gradient_clipping(Some(GradientClippingConfig::Norm(grad_clip)))
+        .init()
+}
+
 fn compute_err(e: impl std::fmt::Debug) -> MethodError {
     MethodError::Compute {
         method: "train",
@@ -107,15 +121,7 @@ pub fn train_classifier(
         &ad,
     );
     let mut optim = match cfg.optimizer {
-        Optimizer::Sgd => SgdConfig::new()
-            .with_momentum(Some(
-                MomentumConfig::new()
-                    .with_momentum(cfg.momentum)
-                    .with_dampening(0.0),
-            ))
-            .with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay)))
-            .with_gradient_clipping(Some(GradientClippingConfig::Norm(cfg.grad_clip)))
-            .init(),
+        Optimizer::Sgd => sgd(cfg.momentum, cfg.weight_decay, cfg.grad_clip),
         Optimizer::Adam => AdamConfig::new()
             .with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay)))
             .with_grad_clipping(Some(GradientClippingConfig::Norm(cfg.grad_clip)))

@@ -2,11 +2,8 @@
 //! clip 5), cosine learning-rate schedule to 0, random crop with 4-px padding + horizontal flip,
 //! optional UEraser augmentation (with max-loss-over-repeats); clean test accuracy per epoch.
 
-use burn::grad_clipping::GradientClippingConfig;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, SgdConfig};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
@@ -18,7 +15,7 @@ use crate::imaging::Planar;
 use crate::model::Surrogate;
 use crate::progress::{ProgressEvent, ProgressSink};
 use crate::rng::{Rng, derive_seed};
-use crate::train::accuracy;
+use crate::train::{accuracy, sgd};
 
 fn stack(images: &[Planar], device: &Device) -> Tensor<4> {
     let (w, h) = (images[0].width as usize, images[0].height as usize);
@@ -48,15 +45,7 @@ pub fn train_arm(
         derive_seed(cfg.seed, "eval-model", 0),
         &ad,
     );
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(
-            MomentumConfig::new()
-                .with_momentum(cfg.momentum)
-                .with_dampening(0.0),
-        ))
-        .with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay)))
-        .with_gradient_clipping(Some(GradientClippingConfig::Norm(5.0)))
-        .init();
+    let mut optim = sgd(cfg.momentum, cfg.weight_decay, 5.0);
     let ce = CrossEntropyLossConfig::new().init(&ad);
     let n = train.len();
     let batch = cfg.batch_size.min(n).max(1);

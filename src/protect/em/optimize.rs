@@ -6,12 +6,9 @@
 
 use std::time::Instant;
 
-use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, SgdConfig};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
@@ -22,6 +19,7 @@ use crate::model::Surrogate;
 use crate::progress::ProgressEvent;
 use crate::protect::{FitReport, Fitted, MethodContext, TrainingSet};
 use crate::rng::{BatchSampler, derive_seed};
+use crate::train::sgd;
 
 fn compute_err(method: &'static str, e: impl std::fmt::Debug) -> MethodError {
     MethodError::Compute {
@@ -165,15 +163,7 @@ pub fn run(
         &ad,
     );
     let [lr, momentum, weight_decay, clip] = r.sgd;
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(
-            MomentumConfig::new()
-                .with_momentum(momentum)
-                .with_dampening(0.0),
-        ))
-        .with_weight_decay(Some(WeightDecayConfig::new(weight_decay as f32)))
-        .with_gradient_clipping(Some(GradientClippingConfig::Norm(clip as f32)))
-        .init();
+    let mut optim = sgd(momentum, weight_decay as f32, clip as f32);
     let ce = CrossEntropyLossConfig::new().init(&ad);
     let mut sampler = BatchSampler::new(n, derive_seed(ctx.seed, "em-batches", 0));
 
