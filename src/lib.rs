@@ -17,6 +17,7 @@ pub mod config;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod gui;
 pub mod imaging;
 pub mod job;
 pub mod labels;

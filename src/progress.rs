@@ -73,6 +73,15 @@ pub enum ProgressEvent {
         /// Peak signal-to-noise ratio of protected vs original, in dB.
         psnr_db: f64,
     },
+    /// One protected photo was exported (re-encoded into the user's folder).
+    Exported {
+        /// Position in the staged run's list of written photos.
+        index: usize,
+        /// Original file.
+        source: PathBuf,
+        /// Exported file.
+        output: PathBuf,
+    },
     /// One photo failed; the job goes on.
     ImageFailed {
         /// Position in the album's sorted order.

@@ -387,3 +387,22 @@ fn em_and_em_class_protect_the_samples_and_a_nested_album() {
         }
     }
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn without_a_display_the_app_explains_itself_instead_of_crashing() {
+    for args in [vec![], vec!["gui", "assets/samples"]] {
+        let o = Command::new(env!("CARGO_BIN_EXE_unlearnable"))
+            .args(&args)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("WAYLAND_SOCKET")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("desktop app could not start"), "{stderr}");
+        assert!(stderr.contains("unlearnable protect"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

@@ -316,3 +316,110 @@ fn location_and_serials_are_always_dropped_and_credit_only_on_request() {
         }
     }
 }
+
+/// The GUI's two-step flow: protect into a staging folder (lossless, credit kept), then export
+/// into the user's folder with their format and metadata choice. A damaged staged file is
+/// reported and the rest is exported; the export folder may not be inside the photos' folder.
+#[test]
+fn staged_runs_export_with_the_chosen_format_and_metadata() {
+    use unlearnable::job::export::{ExportJob, export_staged};
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("album");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(
+        input.join("a.jpg"),
+        jpeg_with_private_exif(&pattern(40, 30, 1)),
+    )
+    .unwrap();
+    for (i, name) in ["b.png", "c.png"].iter().enumerate() {
+        let img = DynamicImage::ImageRgb8(pattern(33, 21, i as u32 + 2));
+        std::fs::write(input.join(name), encode(&img, ImageFormat::Png)).unwrap();
+    }
+    let before = hash_tree(&input);
+    let staging = dir.path().join("staging");
+    let mut cfg = ProtectConfig::new(MethodId::Conv, Strength::Medium);
+    cfg.export.keep_copyright = true;
+    let staged = run(vec![input.clone()], &staging, cfg);
+    assert_eq!(staged.manifest.images.len(), 3);
+    // Damage one staged file after the run.
+    let broken = staged
+        .manifest
+        .images
+        .iter()
+        .find(|r| r.source.ends_with("c.png"))
+        .unwrap()
+        .output
+        .clone();
+    let bytes = std::fs::read(&broken).unwrap();
+    std::fs::write(&broken, &bytes[..bytes.len() / 3]).unwrap();
+
+    for keep in [false, true] {
+        let out = dir.path().join(format!("export-{keep}"));
+        let mut config = unlearnable::config::ExportConfig {
+            format: ExportFormat::Jpeg,
+            jpeg_quality: 98,
+            ..Default::default()
+        };
+        config.keep_copyright = keep;
+        let job = ExportJob {
+            staged: staged.manifest.clone(),
+            staging_dir: staging.clone(),
+            roots: vec![input.clone()],
+            out_dir: out.clone(),
+            config,
+            limits: LoadLimits::default(),
+        };
+        let summary = export_staged(&job, &NullSink, &CancelToken::new()).unwrap();
+        assert_eq!(summary.written.len(), 2, "{summary:?}");
+        assert_eq!(summary.failed.len(), 1);
+        assert!(summary.failed[0].source.ends_with("c.png"));
+        assert!(
+            summary.failed[0]
+                .error
+                .contains("cannot read the protected copy"),
+            "{}",
+            summary.failed[0].error
+        );
+        for (src, written) in &summary.written {
+            assert_eq!(written.extension().unwrap(), "jpg");
+            assert!(written.starts_with(&out));
+            let a = load_photo(src, &LoadLimits::default()).unwrap().rgb;
+            let b = image::open(written).unwrap().to_rgb8();
+            assert_eq!(a.dimensions(), b.dimensions());
+        }
+        let a_out = &summary
+            .written
+            .iter()
+            .find(|(s, _)| s.ends_with("a.jpg"))
+            .unwrap()
+            .1;
+        let meta = load_photo(a_out, &LoadLimits::default()).unwrap().meta;
+        assert_eq!(meta.artist.is_some(), keep, "keep={keep}: {meta:?}");
+        let raw = std::fs::read(a_out).unwrap();
+        assert!(!raw.windows(9).any(|w| w == b"SN-998877"), "serial leaked");
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(summary.manifest_path.unwrap()).unwrap())
+                .unwrap();
+        assert_eq!(manifest["images"].as_array().unwrap().len(), 2);
+        assert_eq!(manifest["config"]["export"]["format"], "jpeg");
+        assert!(
+            manifest["warnings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w.as_str().unwrap().contains("weakens the protection"))
+        );
+    }
+    // Never into the photos' own folder.
+    let job = ExportJob {
+        staged: staged.manifest.clone(),
+        staging_dir: staging.clone(),
+        roots: vec![input.clone()],
+        out_dir: input.join("protected"),
+        config: Default::default(),
+        limits: LoadLimits::default(),
+    };
+    let e = export_staged(&job, &NullSink, &CancelToken::new()).unwrap_err();
+    assert!(e.to_string().contains("inside the input folder"), "{e}");
+    assert_eq!(hash_tree(&input), before, "originals untouched");
+}

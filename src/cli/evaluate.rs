@@ -20,8 +20,15 @@ ueraser-lite, ueraser-max; combine with '+', e.g. grayscale+jpeg75. 'none' is th
 )]
 pub struct EvaluateArgs {
     /// Labelled data set with `train/<class>/` and `test/<class>/` folders.
-    #[arg(long)]
-    pub data: PathBuf,
+    #[arg(long, required_unless_present = "album", conflicts_with = "album")]
+    pub data: Option<PathBuf>,
+    /// Album mode (a proxy): your own photos, grouped by sub-folder or by similarity; a
+    /// share is held out clean for testing and the rest protected.
+    #[arg(long, num_args = 1..)]
+    pub album: Vec<PathBuf>,
+    /// Album mode: share of each group held out as clean test photos.
+    #[arg(long, default_value_t = 0.25)]
+    pub holdout: f64,
     /// Protection method under test.
     #[arg(short, long, value_parser = parse_method, default_value = "em")]
     pub method: MethodId,
@@ -100,7 +107,22 @@ pub fn run(args: EvaluateArgs) -> u8 {
         }
         _ => {}
     };
-    match eval::run(&args.data, &cfg, args.device.into(), &sink, &cancel) {
+    let result = match &args.data {
+        Some(data) => eval::run(data, &cfg, args.device.into(), &sink, &cancel),
+        None => {
+            let album = eval::album::AlbumEval {
+                eval: EvalConfig {
+                    batch_size: 32,
+                    learning_rate: 0.05,
+                    ..cfg
+                },
+                holdout: args.holdout,
+                ..Default::default()
+            };
+            eval::album::run_album(&args.album, &album, args.device.into(), &sink, &cancel)
+        }
+    };
+    match result {
         Ok(report) => {
             if let Err(e) = report.write(&args.report) {
                 eprintln!("error: {e}");

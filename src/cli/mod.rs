@@ -43,6 +43,19 @@ pub enum Command {
     Methods,
     /// Measure protection: train fresh classifiers on clean vs protected (and defended) data.
     Evaluate(evaluate::EvaluateArgs),
+    /// Open the desktop app, optionally with folders or photos already loaded.
+    Gui {
+        /// Folders and/or photos to open.
+        paths: Vec<PathBuf>,
+        /// Start protecting them right away (with the last-used settings) and show the first
+        /// result.
+        #[arg(long)]
+        protect: bool,
+        /// When everything has loaded, save a screenshot of the window to this PNG and quit
+        /// (documentation, CI).
+        #[arg(long, value_name = "FILE")]
+        screenshot: Option<PathBuf>,
+    },
 }
 
 /// Strength presets on the command line.
@@ -270,12 +283,29 @@ pub fn run(cli: Cli) -> u8 {
             }
             EXIT_OK
         }
-        None => {
+        Some(Command::Gui {
+            paths,
+            protect,
+            screenshot,
+        }) => gui(crate::gui::Launch {
+            paths,
+            protect,
+            screenshot,
+        }),
+        None => gui(crate::gui::Launch::default()),
+    }
+}
+
+fn gui(launch: crate::gui::Launch) -> u8 {
+    match crate::gui::run(launch) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
             eprintln!(
-                "The desktop app is not part of this build yet. Protect photos from the command line:\n  \
-                 unlearnable protect <folder> --out <output folder>\nRun `unlearnable --help` for more."
+                "error: the desktop app could not start: {e}\n\
+                 (no display or graphics driver?) The command line works without one:\n  \
+                 unlearnable protect <folder> --out <output folder>"
             );
-            EXIT_USAGE
+            EXIT_FAILURE
         }
     }
 }

@@ -227,7 +227,9 @@ pub fn run(args: ProtectArgs) -> u8 {
                     None => eprintln!("{line}"),
                 }
             }
-            ProgressEvent::Finished { .. } | ProgressEvent::Epoch { .. } => {}
+            ProgressEvent::Finished { .. }
+            | ProgressEvent::Epoch { .. }
+            | ProgressEvent::Exported { .. } => {}
         }
     }
     if let Some(pb) = pb {

@@ -3,6 +3,7 @@
 //! training data with the standard recipe, and report clean test accuracy per epoch, plus the
 //! visibility (PSNR/SSIM) of the protection.
 
+pub mod album;
 pub mod augment;
 pub mod defence;
 mod memory;
@@ -182,8 +183,52 @@ pub fn run(
     )?;
     let visibility = Visibility::measure(&train.images, &protected, psnr_db, ssim_luma);
 
+    let arms = run_arms(
+        &train.images,
+        &protected,
+        &train.labels,
+        &test.images,
+        &test.labels,
+        k,
+        combos,
+        cfg,
+        &device,
+        events,
+        cancel,
+    )?;
+    Ok(EvalReport {
+        app: format!("unlearnable {}", env!("CARGO_PKG_VERSION")),
+        data: data.display().to_string(),
+        classes: train.classes,
+        train_images: train.images.len(),
+        test_images: test.images.len(),
+        image_size: train.images.first().map(|i| i.width()).unwrap_or(0),
+        device: device.summary(),
+        config: cfg.clone(),
+        visibility,
+        arms,
+        labels: None,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Train the clean arm and one protected arm per defence combination; test on `test`.
+#[allow(clippy::too_many_arguments)]
+fn run_arms(
+    clean: &[RgbImage],
+    protected: &[RgbImage],
+    labels: &[usize],
+    test: &[RgbImage],
+    test_labels: &[usize],
+    k: usize,
+    combos: Vec<Vec<Defence>>,
+    cfg: &EvalConfig,
+    device: &ComputeDevice,
+    events: &dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<Vec<ArmReport>, EvalError> {
     let to_planar = |v: &[RgbImage]| v.iter().map(Planar::from_rgb8).collect::<Vec<_>>();
-    let test_x = to_planar(&test.images);
+    let test_x = to_planar(test);
     let mut arms = Vec::new();
     let mut plan: Vec<(String, Vec<Defence>, bool)> = vec![("clean".into(), Vec::new(), false)];
     for combo in combos {
@@ -194,11 +239,7 @@ pub fn run(
         ));
     }
     for (name, combo, is_protected) in plan {
-        let source = if is_protected {
-            &protected
-        } else {
-            &train.images
-        };
+        let source = if is_protected { protected } else { clean };
         let defended: Vec<RgbImage> = source
             .iter()
             .map(|img| combo.iter().fold(img.clone(), |acc, d| d.apply(&acc)))
@@ -210,9 +251,9 @@ pub fn run(
         let curve = trainer::train_arm(
             &name,
             &to_planar(&defended),
-            &train.labels,
+            labels,
             &test_x,
-            &test.labels,
+            test_labels,
             k,
             cfg,
             repeats,
@@ -227,17 +268,5 @@ pub fn run(
             curve,
         ));
     }
-    Ok(EvalReport {
-        app: format!("unlearnable {}", env!("CARGO_PKG_VERSION")),
-        data: data.display().to_string(),
-        classes: train.classes,
-        train_images: train.images.len(),
-        test_images: test.images.len(),
-        image_size: train.images.first().map(|i| i.width()).unwrap_or(0),
-        device: device.summary(),
-        config: cfg.clone(),
-        visibility,
-        arms,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    Ok(arms)
 }

@@ -105,6 +105,9 @@ pub struct EvalReport {
     pub visibility: Visibility,
     /// The clean arm first, then one per defence.
     pub arms: Vec<ArmReport>,
+    /// Album mode only: how the user's photos were labelled and split. Album results are a
+    /// proxy (a small model on few, small copies), not the labelled-benchmark measurement.
+    pub labels: Option<String>,
     /// Wall-clock seconds.
     pub seconds: f64,
 }
@@ -125,6 +128,11 @@ impl EvalReport {
             self.config.model,
             self.device
         );
+        if let Some(l) = &self.labels {
+            s += &format!(
+                "**Album mode — a proxy.** {l} Test photos are held-out clean originals; the model is small and the copies are tiny, so treat the numbers as an indication, not a guarantee.\n\n"
+            );
+        }
         s += "| arm | defence | final test acc | peak test acc |\n|---|---|---|---|\n";
         for a in &self.arms {
             s += &format!(

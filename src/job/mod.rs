@@ -11,6 +11,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 mod album;
+pub mod export;
 mod photo;
 
 use photo::{DeltaSource, Outcome, Shared, protect_one};
@@ -70,8 +71,13 @@ fn canonical_lenient(p: &Path) -> PathBuf {
 }
 
 fn check_output_folder(album: &Album, out_dir: &Path) -> Result<(), JobError> {
+    check_roots(&album.roots, out_dir)
+}
+
+/// `out_dir` may not be inside (or equal to) any of `roots`.
+fn check_roots(roots: &[PathBuf], out_dir: &Path) -> Result<(), JobError> {
     let out = canonical_lenient(out_dir);
-    for root in &album.roots {
+    for root in roots {
         let root_c = canonical_lenient(root);
         if out.starts_with(&root_c) {
             return Err(JobError::OutputInsideInput {
@@ -339,21 +345,55 @@ pub fn run(
     })
 }
 
-/// A job running on its own named thread.
-pub struct JobHandle {
+/// Work running on its own named thread (a protection job, an export, an evaluation).
+pub struct JobHandle<T = RunSummary, E = JobError> {
     /// Progress events, in the order they happened.
     pub events: Receiver<ProgressEvent>,
-    /// Cancel the job; finished files are kept.
+    /// Cancel the work; finished files are kept.
     pub cancel: CancelToken,
-    thread: JoinHandle<Result<RunSummary, JobError>>,
+    thread: JoinHandle<Result<T, E>>,
 }
 
-impl JobHandle {
+impl<T: Send + 'static, E: Send + 'static> JobHandle<T, E> {
+    /// Run `work` on a named worker thread with a channel sink and a fresh cancel token;
+    /// `on_event` runs on the worker after every event (the GUI passes `ctx.request_repaint`).
+    pub fn start(
+        name: &str,
+        on_event: impl Fn() + Send + Sync + 'static,
+        work: impl FnOnce(&dyn ProgressSink, &CancelToken) -> Result<T, E> + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel();
+        let cancel = CancelToken::new();
+        let worker_cancel = cancel.clone();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let sink = move |ev: ProgressEvent| {
+                    // A dropped receiver only means nobody watches; the work still finishes.
+                    let _ = tx.send(ev);
+                    on_event();
+                };
+                work(&sink, &worker_cancel)
+            })?;
+        Ok(Self {
+            events: rx,
+            cancel,
+            thread,
+        })
+    }
+
+    /// Wait for the result; `None` if the worker panicked (a bug).
+    pub fn join_result(self) -> Option<Result<T, E>> {
+        self.thread.join().ok()
+    }
+
     /// Whether the worker has returned.
     pub fn is_finished(&self) -> bool {
         self.thread.is_finished()
     }
+}
 
+impl JobHandle {
     /// Wait for the result.
     pub fn join(self) -> Result<RunSummary, JobError> {
         self.thread
@@ -368,23 +408,8 @@ pub fn spawn(
     job: ProtectJob,
     on_event: impl Fn() + Send + Sync + 'static,
 ) -> Result<JobHandle, JobError> {
-    let (tx, rx) = mpsc::channel();
-    let cancel = CancelToken::new();
-    let worker_cancel = cancel.clone();
-    let thread = std::thread::Builder::new()
-        .name("unlearnable-job".into())
-        .spawn(move || {
-            let sink = move |ev: ProgressEvent| {
-                // A dropped receiver only means nobody watches; the job still finishes its files.
-                let _ = tx.send(ev);
-                on_event();
-            };
-            run(&job, &sink, &worker_cancel)
-        })
-        .map_err(|e| JobError::Worker(e.to_string()))?;
-    Ok(JobHandle {
-        events: rx,
-        cancel,
-        thread,
+    JobHandle::start("unlearnable-job", on_event, move |events, cancel| {
+        run(&job, events, cancel)
     })
+    .map_err(|e| JobError::Worker(e.to_string()))
 }

@@ -1,0 +1,764 @@
+//! The app's state and its one place of change: panels emit [`Command`]s, [`App::handle`]
+//! carries them out (starting workers, never computing), and [`App::logic`] takes what the
+//! workers reported each frame.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use eframe::egui_wgpu::wgpu;
+
+use super::panels;
+use super::photos::{PhotoState, Photos};
+use super::settings::{STORAGE_KEY, Settings, ThemeChoice};
+use super::tasks::Task;
+use super::toasts::Toasts;
+use super::viewer::ViewTransform;
+use super::viewer::preview::{PendingPreview, PreviewPair};
+use crate::error::{EvalError, JobError, MethodError};
+use crate::eval::EvalReport;
+use crate::eval::album::{AlbumEval, run_album};
+use crate::job::export::{ExportJob, ExportSummary, export_staged};
+use crate::job::{self, JobHandle, ProtectJob, RunSummary};
+use crate::progress::ProgressEvent;
+
+/// Which main view is showing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Screen {
+    /// Thumbnail grid.
+    Photos,
+    /// Clean | noise | protected for the selected photo.
+    Compare,
+    /// Does protection work on these photos (album-mode evaluation)?
+    Verify,
+}
+
+/// Everything a panel can ask for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Native "choose folder" dialog.
+    OpenFolderDialog,
+    /// Native "choose photos" dialog.
+    AddPhotosDialog,
+    /// Add these folders/photos (drag and drop, recent list, command line, tests).
+    Open(Vec<PathBuf>),
+    /// Forget the opened photos.
+    ClearPhotos,
+    /// Start protecting every photo with the current settings.
+    Protect,
+    /// Stop the running protection or export.
+    Cancel,
+    /// Select a photo (and show it in the compare view if it is protected).
+    Select(usize),
+    /// Select the next (+1) or previous (−1) photo.
+    Step(i32),
+    /// Switch the main view.
+    Show(Screen),
+    /// Open the export window.
+    OpenExport,
+    /// Native dialog for the export folder.
+    PickExportFolder,
+    /// Export every protected photo into this folder.
+    Export(PathBuf),
+    /// Check protection on the opened photos (album-mode evaluation).
+    Verify,
+    /// Quit, stopping any run.
+    Quit,
+}
+
+/// How the app was launched (`unlearnable gui [paths] [--protect] [--screenshot FILE]`).
+#[derive(Clone, Debug, Default)]
+pub struct Launch {
+    /// Folders/photos to open.
+    pub paths: Vec<PathBuf>,
+    /// Start protecting as soon as the photos are listed, then show the first result.
+    pub protect: bool,
+    /// Once everything settled, save a screenshot of the window here and quit.
+    pub screenshot: Option<PathBuf>,
+}
+
+/// Progress of a launch-time screenshot.
+#[derive(Clone, Debug, PartialEq)]
+enum Shot {
+    /// Waiting for the app to settle; frames settled so far.
+    Waiting(u32),
+    /// Requested; waiting for the pixels.
+    Requested,
+}
+
+/// The export window's runtime state.
+#[derive(Default)]
+pub struct ExportWindow {
+    /// Whether it is open.
+    pub open: bool,
+    /// Folder typed or picked.
+    pub folder: String,
+    /// Result of the last export, shown as a summary.
+    pub summary: Option<ExportSummary>,
+}
+
+/// The application.
+pub struct App {
+    /// Persisted settings.
+    pub settings: Settings,
+    /// Opened photos.
+    pub photos: Photos,
+    /// Running protection.
+    pub protect: Option<Task<RunSummary, JobError>>,
+    /// Running export.
+    pub export: Option<Task<ExportSummary, JobError>>,
+    /// Running protection check.
+    pub verify: Option<Task<EvalReport, EvalError>>,
+    /// Result of the last check.
+    pub verify_report: Option<EvalReport>,
+    /// Live test-accuracy curves of the check: `(arm, defence, accuracy per pass)`.
+    pub verify_curves: Vec<(String, String, Vec<f32>)>,
+    /// Chance level of the check (1 / groups), once known.
+    pub verify_chance: Option<f32>,
+    /// The last finished protection run (its staged files live in `staging`).
+    pub last_run: Option<RunSummary>,
+    staging: Option<tempfile::TempDir>,
+    run_dir: Option<PathBuf>,
+    runs: u32,
+    /// Selected photo (index into `photos.items`).
+    pub selected: Option<usize>,
+    /// Main view.
+    pub screen: Screen,
+    /// Shared zoom/pan of the compare panes.
+    pub view: ViewTransform,
+    /// Split position (0–1) in split layout.
+    pub split: f32,
+    /// Loaded compare pair.
+    pub preview: Option<Arc<PreviewPair>>,
+    pending_preview: Option<PendingPreview>,
+    /// Why the preview could not be loaded.
+    pub preview_error: Option<String>,
+    /// Notifications.
+    pub toasts: Toasts,
+    /// Export window.
+    pub export_window: ExportWindow,
+    /// "Quit during a run?" prompt is showing.
+    pub confirm_close: bool,
+    allow_close: bool,
+    /// Framebuffer format when the wgpu renderer is active (compare view needs it).
+    pub target_format: Option<wgpu::TextureFormat>,
+    /// Largest texture side the GPU takes.
+    pub max_texture_side: u32,
+    /// Show the keyboard shortcut list.
+    pub show_shortcuts: bool,
+    /// Where the compare panes were drawn last frame (tests and benchmarks read this).
+    pub pane_rects: Vec<(super::viewer::gpu::PaneMode, egui::Rect)>,
+    ctx: egui::Context,
+    theme_applied: Option<ThemeChoice>,
+    auto_protect: bool,
+    show_first_result: bool,
+    screenshot: Option<(PathBuf, Shot)>,
+}
+
+impl App {
+    /// Create the app (restoring settings) with `paths` already opened.
+    pub fn new(cc: &eframe::CreationContext<'_>, paths: Vec<PathBuf>) -> Self {
+        Self::launch(
+            cc,
+            Launch {
+                paths,
+                ..Launch::default()
+            },
+        )
+    }
+
+    /// Create the app as described by `launch`.
+    pub fn launch(cc: &eframe::CreationContext<'_>, launch: Launch) -> Self {
+        let paths = launch.paths;
+        let settings = cc
+            .storage
+            .and_then(|s| eframe::get_value::<Settings>(s, STORAGE_KEY))
+            .unwrap_or_default();
+        let (target_format, max_texture_side) = match &cc.wgpu_render_state {
+            Some(rs) => (
+                Some(rs.target_format),
+                rs.device.limits().max_texture_dimension_2d,
+            ),
+            None => (None, 8192),
+        };
+        let mut app = Self {
+            settings,
+            photos: Photos::default(),
+            protect: None,
+            export: None,
+            verify: None,
+            verify_report: None,
+            verify_curves: Vec::new(),
+            verify_chance: None,
+            last_run: None,
+            staging: None,
+            run_dir: None,
+            runs: 0,
+            selected: None,
+            screen: Screen::Photos,
+            view: ViewTransform::default(),
+            split: 0.5,
+            preview: None,
+            pending_preview: None,
+            preview_error: None,
+            toasts: Toasts::default(),
+            export_window: ExportWindow::default(),
+            confirm_close: false,
+            allow_close: false,
+            target_format,
+            max_texture_side,
+            show_shortcuts: false,
+            pane_rects: Vec::new(),
+            ctx: cc.egui_ctx.clone(),
+            theme_applied: None,
+            auto_protect: launch.protect,
+            show_first_result: launch.protect,
+            screenshot: launch.screenshot.map(|p| (p, Shot::Waiting(0))),
+        };
+        if !paths.is_empty() {
+            app.handle(Command::Open(paths));
+        }
+        app
+    }
+
+    fn repaint_fn(&self) -> impl Fn() + Send + Sync + 'static {
+        let ctx = self.ctx.clone();
+        move || ctx.request_repaint()
+    }
+
+    /// Whether a protection, export or check is running.
+    pub fn busy(&self) -> bool {
+        self.protect.is_some() || self.export.is_some() || self.verify.is_some()
+    }
+
+    /// Carry out one command.
+    pub fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::OpenFolderDialog => {
+                if let Some(folders) = rfd::FileDialog::new()
+                    .set_title("Open a folder of photos")
+                    .pick_folders()
+                {
+                    self.handle(Command::Open(folders));
+                }
+            }
+            Command::AddPhotosDialog => {
+                if let Some(files) = rfd::FileDialog::new()
+                    .set_title("Add photos")
+                    .add_filter(
+                        "Photos",
+                        &["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif"],
+                    )
+                    .pick_files()
+                {
+                    self.handle(Command::Open(files));
+                }
+            }
+            Command::Open(paths) => {
+                if self.protect.is_some() {
+                    self.toasts
+                        .error("Wait for the protection run to finish before adding photos.");
+                    return;
+                }
+                let (ok, missing): (Vec<PathBuf>, Vec<PathBuf>) =
+                    paths.into_iter().partition(|p| p.exists());
+                for p in &missing {
+                    self.toasts
+                        .error(format!("{} does not exist any more.", p.display()));
+                    self.settings.recent.retain(|r| r != p);
+                }
+                for p in ok.iter().filter(|p| p.is_dir()) {
+                    let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+                    self.settings.remember(abs);
+                }
+                if !ok.is_empty() {
+                    let repaint = self.repaint_fn();
+                    self.photos.add(ok, repaint);
+                    self.screen = Screen::Photos;
+                }
+            }
+            Command::ClearPhotos => {
+                if self.busy() {
+                    return;
+                }
+                self.photos.clear();
+                self.selected = None;
+                self.preview = None;
+                self.pending_preview = None;
+                self.last_run = None;
+                self.screen = Screen::Photos;
+            }
+            Command::Protect => self.start_protect(),
+            Command::Cancel => {
+                if let Some(t) = &mut self.protect {
+                    t.cancel();
+                }
+                if let Some(t) = &mut self.export {
+                    t.cancel();
+                }
+                if let Some(t) = &mut self.verify {
+                    t.cancel();
+                }
+            }
+            Command::Verify => self.start_verify(),
+            Command::Select(i) => self.select(i),
+            Command::Step(d) => {
+                let n = self.photos.items.len();
+                if n > 0 {
+                    let cur = self.selected.unwrap_or(0) as i64;
+                    let next = (cur + d as i64).rem_euclid(n as i64) as usize;
+                    self.select(next);
+                }
+            }
+            Command::Show(s) => self.screen = s,
+            Command::OpenExport => {
+                if self.export_window.folder.is_empty() {
+                    self.export_window.folder = self
+                        .settings
+                        .export_dir
+                        .clone()
+                        .or_else(|| self.default_export_dir())
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default();
+                }
+                self.export_window.open = true;
+            }
+            Command::PickExportFolder => {
+                if let Some(dir) = rfd::FileDialog::new()
+                    .set_title("Export protected photos to…")
+                    .pick_folder()
+                {
+                    self.export_window.folder = dir.display().to_string();
+                }
+            }
+            Command::Export(dir) => self.start_export(dir),
+            Command::Quit => {
+                self.handle(Command::Cancel);
+                self.allow_close = true;
+                self.ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        }
+    }
+
+    /// `<first folder> (protected)` next to the first opened folder.
+    fn default_export_dir(&self) -> Option<PathBuf> {
+        let first = self.photos.sources.first()?;
+        let base = if first.is_dir() {
+            first.clone()
+        } else {
+            first.parent()?.to_path_buf()
+        };
+        let name = base.file_name()?.to_string_lossy().into_owned();
+        Some(base.with_file_name(format!("{name} (protected)")))
+    }
+
+    fn select(&mut self, i: usize) {
+        let Some(item) = self.photos.items.get(i) else {
+            return;
+        };
+        self.selected = Some(i);
+        if let PhotoState::Done { staged, .. } = &item.state {
+            if self.preview.as_ref().map(|p| &p.source) != Some(&item.path)
+                && self.pending_preview.as_ref().map(|p| &p.source) != Some(&item.path)
+            {
+                self.preview_error = None;
+                self.pending_preview = Some(PendingPreview::start(
+                    item.path.clone(),
+                    staged.clone(),
+                    self.max_texture_side,
+                    self.repaint_fn(),
+                ));
+            }
+            self.screen = Screen::Compare;
+        }
+    }
+
+    fn start_protect(&mut self) {
+        if self.busy() {
+            return;
+        }
+        if self.photos.items.is_empty() {
+            self.toasts
+                .error("Open a folder or add photos first (or drop them on the window).");
+            return;
+        }
+        if self.staging.is_none() {
+            match tempfile::Builder::new().prefix("unlearnable-").tempdir() {
+                Ok(d) => self.staging = Some(d),
+                Err(e) => {
+                    self.toasts.error(format!(
+                        "Cannot create a working folder for protected copies: {e}"
+                    ));
+                    return;
+                }
+            }
+        }
+        let Some(staging) = &self.staging else { return };
+        self.runs += 1;
+        let run_dir = staging.path().join(format!("run-{}", self.runs));
+        let job = ProtectJob {
+            inputs: self.photos.sources.clone(),
+            out_dir: run_dir.clone(),
+            config: self.settings.protect_config(),
+            device: self.settings.device,
+        };
+        match job::spawn(job, self.repaint_fn()) {
+            Ok(handle) => {
+                for it in &mut self.photos.items {
+                    it.state = PhotoState::Protecting;
+                }
+                self.preview = None;
+                self.pending_preview = None;
+                self.run_dir = Some(run_dir);
+                self.protect = Some(Task::new(handle));
+            }
+            Err(e) => self.toasts.error(format!("Cannot start: {e}")),
+        }
+    }
+
+    fn start_verify(&mut self) {
+        if self.busy() {
+            return;
+        }
+        let inputs = self.photos.sources.clone();
+        let mut cfg = AlbumEval::default();
+        cfg.eval.protect = self.settings.protect_config();
+        let device = self.settings.device;
+        let started = JobHandle::start("unlearnable-verify", self.repaint_fn(), move |ev, c| {
+            run_album(&inputs, &cfg, device, ev, c)
+        });
+        match started {
+            Ok(h) => {
+                self.verify_report = None;
+                self.verify_curves.clear();
+                self.verify_chance = None;
+                self.verify = Some(Task::new(h));
+                self.screen = Screen::Verify;
+            }
+            Err(e) => self.toasts.error(format!("Cannot start the check: {e}")),
+        }
+    }
+
+    fn start_export(&mut self, dir: PathBuf) {
+        if self.busy() {
+            return;
+        }
+        let (Some(run), Some(staging)) = (&self.last_run, &self.run_dir) else {
+            self.toasts
+                .error("Protect the photos first; then export them.");
+            return;
+        };
+        let job = ExportJob {
+            staged: run.manifest.clone(),
+            staging_dir: staging.clone(),
+            roots: self.photos.sources.clone(),
+            out_dir: dir.clone(),
+            config: self.settings.export.clone(),
+            limits: run.manifest.config.limits.clone(),
+        };
+        self.settings.export_dir = Some(dir);
+        let started = JobHandle::start("unlearnable-export", self.repaint_fn(), move |ev, c| {
+            export_staged(&job, ev, c)
+        });
+        match started {
+            Ok(h) => {
+                self.export_window.summary = None;
+                self.export = Some(Task::new(h));
+            }
+            Err(e) => self.toasts.error(format!("Cannot start the export: {e}")),
+        }
+    }
+
+    fn apply_event(photos: &mut Photos, ev: &ProgressEvent) {
+        match ev {
+            ProgressEvent::ImageDone {
+                source,
+                output,
+                psnr_db,
+                ..
+            } => {
+                if let Some(i) = photos.index_of(source) {
+                    photos.items[i].state = PhotoState::Done {
+                        staged: output.clone(),
+                        psnr_db: *psnr_db,
+                    };
+                }
+            }
+            ProgressEvent::ImageFailed { source, error, .. } => {
+                if let Some(i) = photos.index_of(source) {
+                    photos.items[i].state = PhotoState::Failed(error.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Take worker results; runs every frame before drawing.
+    fn pump(&mut self) {
+        self.photos.poll(&self.ctx);
+        for e in self.photos.errors.drain(..) {
+            self.toasts.error(e);
+        }
+        if self.auto_protect && !self.photos.scanning && !self.photos.items.is_empty() {
+            self.auto_protect = false;
+            self.start_protect();
+        }
+        if let Some(task) = &mut self.protect {
+            let photos = &mut self.photos;
+            task.pump(|ev| Self::apply_event(photos, ev));
+            if task.is_finished()
+                && let Some(task) = self.protect.take()
+            {
+                self.finish_protect(task);
+            }
+        }
+        if let Some(task) = &mut self.export {
+            task.pump(|_| {});
+            if task.is_finished()
+                && let Some(task) = self.export.take()
+            {
+                match task.handle.join_result() {
+                    Some(Ok(summary)) => {
+                        let n = summary.written.len();
+                        let f = summary.failed.len();
+                        if summary.cancelled {
+                            self.toasts
+                                .info(format!("Export stopped after {n} photos."));
+                        } else if f == 0 {
+                            self.toasts.info(format!("Exported {n} protected photos."));
+                        } else {
+                            self.toasts.push(
+                                super::toasts::Level::Warning,
+                                format!("Exported {n} photos; {f} could not be exported."),
+                            );
+                        }
+                        self.export_window.summary = Some(summary);
+                        self.export_window.open = true;
+                    }
+                    Some(Err(e)) => self.toasts.error(format!("Export failed: {e}")),
+                    None => self
+                        .toasts
+                        .error("The export stopped unexpectedly (a bug)."),
+                }
+            }
+        }
+        if let Some(task) = &mut self.verify {
+            let curves = &mut self.verify_curves;
+            task.pump(|ev| {
+                if let ProgressEvent::Epoch {
+                    arm, test_accuracy, ..
+                } = ev
+                {
+                    match curves.iter_mut().find(|c| &c.0 == arm) {
+                        Some(c) => c.2.push(*test_accuracy),
+                        None => {
+                            let defence = arm.split(" + ").nth(1).unwrap_or("none").to_string();
+                            curves.push((arm.clone(), defence, vec![*test_accuracy]));
+                        }
+                    }
+                }
+            });
+            if task.is_finished()
+                && let Some(task) = self.verify.take()
+            {
+                match task.handle.join_result() {
+                    Some(Ok(report)) => {
+                        self.verify_chance = Some(1.0 / report.classes.len().max(1) as f32);
+                        self.verify_report = Some(report);
+                    }
+                    Some(Err(EvalError::Method(MethodError::Cancelled))) => {
+                        self.toasts.info("Check stopped.")
+                    }
+                    Some(Err(e)) => self.toasts.error(format!("The check failed: {e}")),
+                    None => self.toasts.error("The check stopped unexpectedly (a bug)."),
+                }
+            }
+        }
+        if let Some(p) = &self.pending_preview
+            && let Some(result) = p.poll()
+        {
+            self.pending_preview = None;
+            match result {
+                Ok(pair) => {
+                    if self.preview.as_ref().map(|p| (p.width, p.height))
+                        != Some((pair.width, pair.height))
+                    {
+                        self.view = ViewTransform::default();
+                    }
+                    self.preview = Some(pair);
+                }
+                Err(e) => self.preview_error = Some(e),
+            }
+        }
+    }
+
+    fn finish_protect(&mut self, task: Task<RunSummary, JobError>) {
+        for it in &mut self.photos.items {
+            if it.state == PhotoState::Protecting {
+                it.state = PhotoState::Waiting;
+            }
+        }
+        match task.handle.join_result() {
+            Some(Ok(run)) => {
+                let s = &run.manifest.summary;
+                if run.manifest.cancelled {
+                    self.toasts.info(format!(
+                        "Stopped. {} photos were protected before you cancelled; nothing half-written was kept.",
+                        s.done
+                    ));
+                } else if s.failed == 0 {
+                    self.toasts.info(format!(
+                        "Protected {} photos. Select one to compare, then Export.",
+                        s.done
+                    ));
+                } else {
+                    self.toasts.push(
+                        super::toasts::Level::Warning,
+                        format!(
+                            "Protected {} photos; {} could not be read (hover them for the reason).",
+                            s.done, s.failed
+                        ),
+                    );
+                }
+                for w in &run.manifest.warnings {
+                    self.toasts.push(super::toasts::Level::Warning, w.clone());
+                }
+                self.last_run = Some(run);
+                if self.show_first_result {
+                    self.show_first_result = false;
+                    if let Some(i) = self
+                        .photos
+                        .items
+                        .iter()
+                        .position(|it| matches!(it.state, PhotoState::Done { .. }))
+                    {
+                        self.select(i);
+                    }
+                } else if let Some(i) = self.selected {
+                    self.select(i);
+                }
+            }
+            Some(Err(e)) => self.toasts.error(e.to_string()),
+            None => self
+                .toasts
+                .error("The protection worker stopped unexpectedly (a bug)."),
+        }
+    }
+
+    fn apply_theme(&mut self, ctx: &egui::Context) {
+        if self.theme_applied == Some(self.settings.theme) {
+            return;
+        }
+        ctx.set_theme(match self.settings.theme {
+            ThemeChoice::System => egui::ThemePreference::System,
+            ThemeChoice::Light => egui::ThemePreference::Light,
+            ThemeChoice::Dark => egui::ThemePreference::Dark,
+        });
+        self.theme_applied = Some(self.settings.theme);
+    }
+
+    fn close_guard(&mut self, ctx: &egui::Context) {
+        if ctx.input(|i| i.viewport().close_requested()) && self.busy() && !self.allow_close {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.confirm_close = true;
+        }
+    }
+
+    /// Whether nothing is loading or running (for the launch-time screenshot).
+    fn settled(&self) -> bool {
+        !self.photos.scanning
+            && !self.busy()
+            && !self.auto_protect
+            && !self.show_first_result
+            && self.pending_preview.is_none()
+            && self
+                .photos
+                .items
+                .iter()
+                .all(|i| i.thumb.is_some() || i.thumb_error.is_some())
+    }
+
+    fn take_screenshot(&mut self, ctx: &egui::Context) {
+        let settled = self.settled();
+        let Some((path, shot)) = &mut self.screenshot else {
+            return;
+        };
+        match shot {
+            Shot::Waiting(n) if settled => {
+                *n += 1;
+                // A few settled frames so fades and layout finish.
+                if *n >= 10 {
+                    *shot = Shot::Requested;
+                    let path = path.clone();
+                    let ctx2 = ctx.clone();
+                    ctx.request_screenshot(move |img| {
+                        let rgba = image::RgbaImage::from_raw(
+                            img.size[0] as u32,
+                            img.size[1] as u32,
+                            img.pixels.iter().flat_map(|c| c.to_array()).collect(),
+                        );
+                        match rgba.map(|i| i.save(&path)) {
+                            Some(Ok(())) => eprintln!("screenshot saved to {}", path.display()),
+                            Some(Err(e)) => eprintln!("error: cannot save the screenshot: {e}"),
+                            None => eprintln!("error: the screenshot had an unexpected size"),
+                        }
+                        ctx2.send_viewport_cmd(egui::ViewportCommand::Close);
+                        ctx2.request_repaint();
+                    });
+                } else {
+                    ctx.request_repaint();
+                }
+            }
+            Shot::Waiting(_) => ctx.request_repaint_after(std::time::Duration::from_millis(100)),
+            Shot::Requested => {}
+        }
+    }
+
+    fn dropped_files(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
+        if !dropped.is_empty() {
+            self.handle(Command::Open(dropped));
+        }
+    }
+}
+
+impl eframe::App for App {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.apply_theme(ctx);
+        self.pump();
+        self.close_guard(ctx);
+        self.dropped_files(ctx);
+        for cmd in panels::shortcuts::commands(ctx, self) {
+            self.handle(cmd);
+        }
+        self.take_screenshot(ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let mut commands = Vec::new();
+        panels::top::show(ui, self, &mut commands);
+        panels::status::show(ui, self);
+        panels::controls::show(ui, self, &mut commands);
+        egui::CentralPanel::default().show(ui, |ui| match self.screen {
+            Screen::Photos => panels::grid::show(ui, self, &mut commands),
+            Screen::Compare => panels::compare::show(ui, self, &mut commands),
+            Screen::Verify => panels::verify::show(ui, self, &mut commands),
+        });
+        panels::export::show(ui.ctx(), self, &mut commands);
+        panels::dialogs::show(ui.ctx(), self, &mut commands);
+        panels::drop_hint(ui.ctx());
+        self.toasts.show(ui.ctx());
+        for cmd in commands {
+            self.handle(cmd);
+        }
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, STORAGE_KEY, &self.settings);
+    }
+}

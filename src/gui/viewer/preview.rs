@@ -1,0 +1,137 @@
+//! Loading a clean/protected pair for the compare view on a worker thread: both decoded,
+//! scaled together if larger than the GPU's texture limit, and measured (PSNR, SSIM).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, channel};
+
+use image::RgbImage;
+use image::imageops::FilterType;
+
+use crate::config::LoadLimits;
+use crate::imaging::{load_photo, psnr_db, ssim_luma};
+
+/// Both images of one photo, ready to upload (RGBA8, same size).
+pub struct PreviewPair {
+    /// Unique per loaded pair; the GPU cache re-uploads when it changes.
+    pub id: u64,
+    /// Original file.
+    pub source: PathBuf,
+    /// Width of the uploaded images.
+    pub width: u32,
+    /// Height of the uploaded images.
+    pub height: u32,
+    /// Native size of the photo (the uploaded size may be smaller).
+    pub native: [u32; 2],
+    /// Clean pixels, RGBA8.
+    pub clean_rgba: Vec<u8>,
+    /// Protected pixels, RGBA8.
+    pub protected_rgba: Vec<u8>,
+    /// PSNR (dB) at native size.
+    pub psnr_db: f64,
+    /// SSIM (luma) at native size.
+    pub ssim: f64,
+    /// Largest per-channel change, in 1/255.
+    pub linf_255: u8,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn rgba(img: &RgbImage) -> Vec<u8> {
+    img.pixels()
+        .flat_map(|p| [p.0[0], p.0[1], p.0[2], 255])
+        .collect()
+}
+
+/// Load `source` and its protected copy `protected`, limiting the longest side to `max_side`.
+pub fn load_pair(source: &Path, protected: &Path, max_side: u32) -> Result<PreviewPair, String> {
+    let limits = LoadLimits::default();
+    let clean = load_photo(source, &limits).map_err(|e| e.to_string())?;
+    let prot = load_photo(protected, &limits).map_err(|e| e.to_string())?;
+    if clean.rgb.dimensions() != prot.rgb.dimensions() {
+        return Err(format!(
+            "the protected copy is {}×{} but the original is {}×{}",
+            prot.width(),
+            prot.height(),
+            clean.width(),
+            clean.height()
+        ));
+    }
+    let psnr = psnr_db(&clean.rgb, &prot.rgb);
+    let ssim = ssim_luma(&clean.rgb, &prot.rgb);
+    let linf = clean
+        .rgb
+        .as_raw()
+        .iter()
+        .zip(prot.rgb.as_raw())
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap_or(0);
+    let (w, h) = clean.rgb.dimensions();
+    let native = [w, h];
+    let longest = w.max(h);
+    let (a, b) = if longest > max_side && max_side > 0 {
+        let s = max_side as f64 / longest as f64;
+        let nw = ((w as f64 * s).round() as u32).max(1);
+        let nh = ((h as f64 * s).round() as u32).max(1);
+        (
+            image::imageops::resize(&clean.rgb, nw, nh, FilterType::Triangle),
+            image::imageops::resize(&prot.rgb, nw, nh, FilterType::Triangle),
+        )
+    } else {
+        (clean.rgb, prot.rgb)
+    };
+    Ok(PreviewPair {
+        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        source: source.to_path_buf(),
+        width: a.width(),
+        height: a.height(),
+        native,
+        clean_rgba: rgba(&a),
+        protected_rgba: rgba(&b),
+        psnr_db: psnr,
+        ssim,
+        linf_255: linf,
+    })
+}
+
+/// A pair being loaded in the background.
+pub struct PendingPreview {
+    /// The photo it is for.
+    pub source: PathBuf,
+    rx: Receiver<Result<PreviewPair, String>>,
+}
+
+impl PendingPreview {
+    /// Start loading; `repaint` is called when the result is ready.
+    pub fn start(
+        source: PathBuf,
+        protected: PathBuf,
+        max_side: u32,
+        repaint: impl Fn() + Send + 'static,
+    ) -> Self {
+        let (tx, rx) = channel();
+        let src = source.clone();
+        let spawned = std::thread::Builder::new()
+            .name("unlearnable-preview".into())
+            .spawn(move || {
+                let _ = tx.send(load_pair(&src, &protected, max_side));
+                repaint();
+            });
+        let rx = match spawned {
+            Ok(_) => rx,
+            Err(e) => {
+                let (tx, rx) = channel();
+                let _ = tx.send(Err(format!("cannot start the preview loader: {e}")));
+                rx
+            }
+        };
+        Self { source, rx }
+    }
+
+    /// The result, once it is there.
+    pub fn poll(&self) -> Option<Result<Arc<PreviewPair>, String>> {
+        self.rx.try_recv().ok().map(|r| r.map(Arc::new))
+    }
+}

@@ -1,0 +1,267 @@
+//! The desktop app driven headlessly with egui_kittest (no display needed; kittest renders
+//! with wgpu on a software adapter): open → choose → protect → compare → export, and cancel.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use image::{DynamicImage, ImageFormat};
+use unlearnable::gui::App;
+use unlearnable::gui::app::Screen;
+use unlearnable::gui::photos::PhotoState;
+use unlearnable::protect::MethodId;
+
+/// A dropped file, as the windowing integration would hand it to egui.
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+fn harness() -> Harness<'static, App> {
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .wgpu()
+        .build_eframe(|cc| App::new(cc, Vec::new()))
+}
+
+/// Step frames until `done` holds (workers report between frames).
+fn wait_for(h: &mut Harness<'static, App>, what: &str, secs: u64, done: impl Fn(&App) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}; notifications: {:?}; running: {:?}",
+            h.state()
+                .toasts
+                .items
+                .iter()
+                .map(|t| &t.text)
+                .collect::<Vec<_>>(),
+            h.state()
+                .protect
+                .as_ref()
+                .map(|t| t.progress.line(Instant::now()))
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.step();
+}
+
+fn album(dir: &Path, n: u32, side: u32) -> PathBuf {
+    let photos = dir.join("My photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    for i in 0..n {
+        let img = DynamicImage::ImageRgb8(common::pattern(side + i, side, i));
+        let format = if i % 2 == 0 {
+            ImageFormat::Png
+        } else {
+            ImageFormat::Jpeg
+        };
+        let ext = if i % 2 == 0 { "png" } else { "jpg" };
+        std::fs::write(
+            photos.join(format!("photo_{i}.{ext}")),
+            common::encode(&img, format),
+        )
+        .unwrap();
+    }
+    photos
+}
+
+fn no_partial_files(dir: &Path) {
+    for e in walkdir::WalkDir::new(dir) {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy();
+        assert!(
+            !name.ends_with(".part"),
+            "partial file left: {}",
+            e.path().display()
+        );
+    }
+}
+
+#[test]
+fn open_choose_protect_compare_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = album(tmp.path(), 3, 96);
+    let before = common::hash_tree(&photos);
+    let mut h = harness();
+
+    // Open: drop the folder on the window; the grid fills in with thumbnails.
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(Dropped(photos.clone())));
+    wait_for(&mut h, "thumbnails", 30, |a| {
+        a.photos.items.len() == 3 && a.photos.items.iter().all(|i| i.thumb.is_some())
+    });
+    h.get_by_label("photo_0.png");
+    assert_eq!(h.state().settings.recent.first(), Some(&photos));
+
+    // Choose: the method from its menu, strength High.
+    h.get_by_label("Method").click();
+    h.run_steps(3);
+    h.get_by_label(MethodId::Conv.title()).click();
+    h.run_steps(3);
+    h.get_by_label("High").click();
+    h.step();
+    assert_eq!(h.state().settings.method, MethodId::Conv);
+    assert_eq!(h.state().settings.epsilon_255(), 16.0);
+
+    // Protect.
+    h.get_by_label_contains("Protect photos").click();
+    h.step();
+    assert!(h.state().protect.is_some(), "the run started");
+    wait_for(&mut h, "the run to finish", 120, |a| {
+        a.protect.is_none() && a.last_run.is_some()
+    });
+    assert!(
+        h.state()
+            .photos
+            .items
+            .iter()
+            .all(|i| matches!(i.state, PhotoState::Done { .. })),
+        "every photo is protected"
+    );
+
+    // Compare: select a photo; three panes with their titles and quality badges.
+    h.get_by_label("photo_1.jpg").click();
+    wait_for(&mut h, "the preview", 30, |a| a.preview.is_some());
+    assert_eq!(h.state().screen, Screen::Compare);
+    h.get_by_label("Original");
+    h.get_by_label("Noise ×10");
+    h.get_by_label("Protected");
+    let pair = h.state().preview.clone().unwrap();
+    h.get_by_label(&format!("PSNR {:.1} dB", pair.psnr_db));
+    h.get_by_label(&format!("SSIM {:.3}", pair.ssim));
+    assert!(
+        pair.linf_255 > 0 && pair.linf_255 <= 16,
+        "{}",
+        pair.linf_255
+    );
+    // The panes are drawn by the shader: the original pane shows the photo, the noise pane
+    // is centred on mid-grey, the protected pane is within ε of the original.
+    let img = h.render().expect("render");
+    let panes = h.state().pane_rects.clone();
+    assert_eq!(panes.len(), 3, "three panes");
+    let sample = |k: usize| {
+        let c = panes[k].1.center(); // kittest renders at 1 pixel per point
+        img.get_pixel(c.x as u32, c.y as u32).0
+    };
+    let (clean, noise, prot) = (sample(0), sample(1), sample(2));
+    for c in 0..3 {
+        assert!(
+            (noise[c] as i32 - 128).abs() <= 16 * 10 + 2,
+            "noise pane {noise:?}"
+        );
+        assert!(
+            (clean[c] as i32 - prot[c] as i32).abs() <= 16 + 2,
+            "clean {clean:?} vs protected {prot:?}"
+        );
+    }
+    assert_ne!(clean, noise, "the noise pane is not the photo");
+
+    // Zoom with the wheel over a pane: every pane follows (one shared transform).
+    h.hover_at(panes[0].1.center());
+    h.event(egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Point,
+        delta: egui::vec2(0.0, 120.0),
+        phase: egui::TouchPhase::Move,
+        modifiers: egui::Modifiers::NONE,
+        source: egui::MouseWheelSource::Wheel,
+    });
+    h.step();
+    h.step();
+    assert!(h.state().view.zoom.is_some(), "zoomed in");
+
+    // Export to a new folder: PNG, nothing else touched.
+    let out = tmp.path().join("exported");
+    h.get_by_label_contains("Export…").click();
+    h.run_steps(3);
+    h.state_mut().export_window.folder = out.display().to_string();
+    h.run_steps(3);
+    h.get_by_label("💾 Export").click();
+    wait_for(&mut h, "the export", 60, |a| {
+        a.export.is_none() && a.export_window.summary.is_some()
+    });
+    let summary = h.state().export_window.summary.clone().unwrap();
+    assert_eq!(summary.written.len(), 3);
+    assert!(summary.failed.is_empty());
+    for (src, written) in &summary.written {
+        assert!(written.starts_with(&out));
+        assert_eq!(written.extension().unwrap(), "png");
+        let a = image::open(src).unwrap().to_rgb8();
+        let b = image::open(written).unwrap().to_rgb8();
+        assert_eq!(a.dimensions(), b.dimensions());
+        let d = common::max_abs_diff(&a, &b);
+        assert!(d > 0 && d <= 16, "{} changed by {d}", written.display());
+    }
+    assert!(out.join("manifest.json").exists());
+    h.get_by_label("Export finished");
+    assert_eq!(common::hash_tree(&photos), before, "originals untouched");
+    no_partial_files(&out);
+}
+
+#[test]
+fn cancel_mid_run_keeps_the_app_usable_and_leaves_no_partial_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = album(tmp.path(), 8, 64);
+    let mut h = harness();
+    h.state_mut().settings.method = MethodId::Em;
+    h.state_mut()
+        .handle(unlearnable::gui::app::Command::Open(vec![photos.clone()]));
+    wait_for(&mut h, "the photo list", 30, |a| a.photos.items.len() == 8);
+
+    h.get_by_label_contains("Protect photos").click();
+    wait_for(&mut h, "training to start", 120, |a| {
+        a.protect
+            .as_ref()
+            .is_some_and(|t| t.progress.phase == "training" || t.progress.round.is_some())
+    });
+    h.get_by_label_contains("Cancel").click();
+    wait_for(&mut h, "the run to stop", 120, |a| a.protect.is_none());
+    let app = h.state();
+    let run = app
+        .last_run
+        .as_ref()
+        .expect("a cancelled run still reports");
+    assert!(run.manifest.cancelled);
+    assert!(
+        app.photos
+            .items
+            .iter()
+            .all(|i| !matches!(i.state, PhotoState::Protecting)),
+        "no photo is left marked as in progress"
+    );
+    let staged = run.manifest_path.parent().unwrap().to_path_buf();
+    no_partial_files(&staged);
+    for r in &run.manifest.images {
+        image::open(&r.output).expect("every written file is complete");
+    }
+
+    // Still usable: run again with a fast method to the end.
+    h.state_mut().settings.method = MethodId::Random;
+    // A second click on the same spot right after "Cancel" would be a double click.
+    h.run_steps(30);
+    h.get_by_label_contains("Protect photos").click();
+    wait_for(&mut h, "the second run", 120, |a| {
+        a.protect.is_none() && a.last_run.as_ref().is_some_and(|r| !r.manifest.cancelled)
+    });
+    assert!(
+        h.state()
+            .photos
+            .items
+            .iter()
+            .all(|i| matches!(i.state, PhotoState::Done { .. }))
+    );
+}
