@@ -87,3 +87,115 @@ fn evaluate_rejects_a_folder_without_splits() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot list"));
 }
+
+/// Album mode on real photos (4 CIFAR-10 images in each of 10 class folders, and the same
+/// photos flattened into one folder): a share of every group is held out clean, the rest is
+/// protected, and the report says how the groups were made and that it is a proxy.
+#[test]
+fn album_mode_holds_out_clean_photos_and_labels_the_result_a_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let album = cifar_subset(dir.path(), "train", 4);
+    let report = dir.path().join("report");
+    let o = Command::new(env!("CARGO_BIN_EXE_unlearnable"))
+        .args(["evaluate", "--album"])
+        .arg(&album)
+        .args([
+            "--method",
+            "conv",
+            "--defence",
+            "none",
+            "--defence",
+            "jpeg75",
+        ])
+        .args(["--epochs", "2", "--device", "cpu", "--report"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("report.json")).unwrap()).unwrap();
+    // 25 % of 4 photos per folder, rounded, at least one: one clean photo per class held out.
+    assert_eq!(r["test_images"], 10);
+    assert_eq!(r["train_images"], 30);
+    assert_eq!(r["classes"].as_array().unwrap().len(), 10);
+    let labels = r["labels"].as_str().unwrap();
+    assert!(
+        labels.contains("sub-folders (airplane, automobile"),
+        "{labels}"
+    );
+    let names: Vec<&str> = r["arms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["clean", "conv + none", "conv + jpeg75"]);
+    let md = std::fs::read_to_string(report.join("report.md")).unwrap();
+    assert!(md.contains("Album mode — a proxy"), "{md}");
+
+    // A flat folder: groups come from look-alike clusters instead.
+    let flat = dir.path().join("flat");
+    std::fs::create_dir_all(&flat).unwrap();
+    for e in walkdir::WalkDir::new(&album)
+        .into_iter()
+        .map(|e| e.unwrap())
+    {
+        if e.file_type().is_file() {
+            let class = e.path().parent().unwrap().file_name().unwrap();
+            let name = format!(
+                "{}_{}",
+                class.to_string_lossy(),
+                e.file_name().to_string_lossy()
+            );
+            std::fs::copy(e.path(), flat.join(name)).unwrap();
+        }
+    }
+    let report2 = dir.path().join("report2");
+    let o = Command::new(env!("CARGO_BIN_EXE_unlearnable"))
+        .args(["evaluate", "--album"])
+        .arg(&flat)
+        .args([
+            "--method", "random", "--epochs", "1", "--device", "cpu", "--report",
+        ])
+        .arg(&report2)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report2.join("report.json")).unwrap()).unwrap();
+    assert!(
+        r["labels"]
+            .as_str()
+            .unwrap()
+            .contains("clusters of similar-looking photos")
+    );
+    let k = r["classes"].as_array().unwrap().len();
+    assert!((2..=10).contains(&k), "{k}");
+    assert_eq!(
+        r["train_images"].as_u64().unwrap() + r["test_images"].as_u64().unwrap(),
+        40
+    );
+
+    // Too few photos: a clear usage error.
+    let few = dir.path().join("few");
+    std::fs::create_dir_all(&few).unwrap();
+    for e in std::fs::read_dir(&flat).unwrap().take(3) {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), few.join(e.file_name())).unwrap();
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_unlearnable"))
+        .args(["evaluate", "--album"])
+        .arg(&few)
+        .args(["--report"])
+        .arg(dir.path().join("r3"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("at least 8 readable photos"));
+}

@@ -265,3 +265,35 @@ fn cancel_mid_run_keeps_the_app_usable_and_leaves_no_partial_files() {
             .all(|i| matches!(i.state, PhotoState::Done { .. }))
     );
 }
+
+#[test]
+fn verify_view_checks_protection_on_the_opened_photos() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Two sub-folders (groups) of five photos each.
+    let root = tmp.path().join("Portfolio");
+    for (g, name) in ["cats", "dogs"].iter().enumerate() {
+        album(&root.join(name), 5, 40 + g as u32 * 7);
+    }
+    let mut h = harness();
+    h.state_mut().settings.method = MethodId::Conv;
+    h.state_mut()
+        .handle(unlearnable::gui::app::Command::Open(vec![root.clone()]));
+    wait_for(&mut h, "the photo list", 30, |a| a.photos.items.len() == 10);
+    h.get_by_label_contains("Verify").click();
+    h.run_steps(3);
+    assert_eq!(h.state().screen, Screen::Verify);
+    h.get_by_label_contains("Check protection").click();
+    h.step();
+    assert!(h.state().verify.is_some(), "the check started");
+    wait_for(&mut h, "the check", 180, |a| a.verify_report.is_some());
+    let report = h.state().verify_report.clone().unwrap();
+    assert_eq!(report.arms.len(), 4, "clean + as protected, JPEG, resized");
+    assert_eq!(report.train_images + report.test_images, 10);
+    // Live curves were collected per arm and the summary is in words.
+    assert_eq!(h.state().verify_curves.len(), 4);
+    h.get_by_label_contains("A model trained on clean copies of your photos recognised");
+    h.get_by_label_contains("Trained on the protected copies after JPEG compression");
+    h.get_by_label_contains("This is an estimate");
+    // Photos themselves were not touched.
+    assert!(h.state().last_run.is_none());
+}

@@ -53,3 +53,33 @@ pub fn run(launch: Launch) -> Result<(), eframe::Error> {
         Box::new(move |cc| Ok(Box::new(App::launch(cc, launch)))),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every non-ASCII character in the app's texts must exist in the bundled fonts;
+    /// otherwise egui draws a box (or, under kittest, panics).
+    #[test]
+    fn every_character_in_the_ui_texts_has_a_glyph() {
+        let ctx = egui::Context::default();
+        let mut out = ctx.run_ui(egui::RawInput::default(), |_| {});
+        out.textures_delta.clear();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/gui");
+        let mut missing = std::collections::BTreeMap::new();
+        for e in walkdir::WalkDir::new(&root).into_iter().flatten() {
+            if e.path().extension().is_none_or(|x| x != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(e.path()).expect("readable source");
+            // Skip this test's own body and comments: only string contents matter.
+            for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                for c in line.chars().filter(|c| !c.is_ascii()) {
+                    let ok = ctx.fonts_mut(|f| f.has_glyph(&egui::FontId::proportional(14.0), c));
+                    if !ok {
+                        missing.insert(c, e.path().display().to_string());
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no glyph for: {missing:?}");
+    }
+}

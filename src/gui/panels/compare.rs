@@ -103,10 +103,18 @@ fn toolbar(ui: &mut egui::Ui, app: &mut App, commands: &mut Vec<Command>) {
     let Some(i) = app.selected else { return };
     let name = app.photos.items[i].name.clone();
     ui.horizontal(|ui| {
-        if ui.button("◀").on_hover_text("Previous photo (←)").clicked() {
+        if ui
+            .button("◀")
+            .on_hover_text("Previous photo (Left arrow)")
+            .clicked()
+        {
             commands.push(Command::Step(-1));
         }
-        if ui.button("▶").on_hover_text("Next photo (→)").clicked() {
+        if ui
+            .button("▶")
+            .on_hover_text("Next photo (Right arrow)")
+            .clicked()
+        {
             commands.push(Command::Step(1));
         }
         ui.strong(name);

@@ -12,7 +12,7 @@ pub const TABLE: &[(&str, &str)] = &[
     ("Ctrl+P", "Protect"),
     ("Esc", "Stop the run / close a window"),
     ("Ctrl+E", "Export"),
-    ("← / →", "Previous / next photo"),
+    ("Left / Right", "Previous / next photo"),
     ("F", "Fit the photo in the panes"),
     ("1", "Zoom to 1:1"),
     ("S", "Switch side-by-side / split"),

@@ -109,7 +109,7 @@ fn chart(ui: &mut egui::Ui, curves: &[(String, String, Vec<f32>)], chance: Optio
     painter.text(
         egui::pos2(plot.center().x, rect.max.y - 4.0),
         egui::Align2::CENTER_BOTTOM,
-        "training passes →   (height: share of set-aside photos recognised)",
+        "training passes (left to right); height: share of set-aside photos recognised",
         egui::FontId::proportional(11.0),
         visuals.weak_text_color(),
     );
