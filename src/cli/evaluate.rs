@@ -59,6 +59,10 @@ pub struct EvaluateArgs {
     /// Seed of protection, classifiers and augmentation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Skip the clean reference arm (it is deterministic: re-use one measured with the same
+    /// data, scale and seed).
+    #[arg(long)]
+    pub no_clean_arm: bool,
     /// Folder for report.json, report.md and accuracy.png.
     #[arg(long)]
     pub report: PathBuf,
@@ -81,6 +85,7 @@ pub fn run(args: EvaluateArgs) -> u8 {
         epochs: args.epochs,
         model: args.model.into(),
         seed: args.seed,
+        clean_arm: !args.no_clean_arm,
         ..EvalConfig::default()
     };
     let cancel = crate::CancelToken::new();

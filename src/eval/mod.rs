@@ -55,6 +55,9 @@ pub struct EvalConfig {
     pub weight_decay: f32,
     /// Seed of the classifiers and augmentations.
     pub seed: u64,
+    /// Train the clean reference arm (turn off only to re-run defences against a clean arm
+    /// already measured with the same data and seed: it is deterministic).
+    pub clean_arm: bool,
 }
 
 impl Default for EvalConfig {
@@ -71,6 +74,7 @@ impl Default for EvalConfig {
             momentum: 0.9,
             weight_decay: 5e-4,
             seed: 0,
+            clean_arm: true,
         }
     }
 }
@@ -230,7 +234,10 @@ fn run_arms(
     let to_planar = |v: &[RgbImage]| v.iter().map(Planar::from_rgb8).collect::<Vec<_>>();
     let test_x = to_planar(test);
     let mut arms = Vec::new();
-    let mut plan: Vec<(String, Vec<Defence>, bool)> = vec![("clean".into(), Vec::new(), false)];
+    let mut plan: Vec<(String, Vec<Defence>, bool)> = Vec::new();
+    if cfg.clean_arm {
+        plan.push(("clean".into(), Vec::new(), false));
+    }
     for combo in combos {
         plan.push((
             format!("{} + {}", cfg.protect.method.id(), combo_name(&combo)),
