@@ -26,7 +26,11 @@ fn quantiles(mut t: Vec<f64>) -> String {
 fn stats(name: &str, t: Vec<(f64, f64)>) {
     let n = t.len();
     let (ui, render): (Vec<f64>, Vec<f64>) = t.into_iter().unzip();
-    println!("| {name} | {n} | {} | {} |", quantiles(ui), quantiles(render));
+    println!(
+        "| {name} | {n} | {} | {} |",
+        quantiles(ui),
+        quantiles(render)
+    );
 }
 
 /// One frame: `(UI thread: logic + layout + tessellation, wgpu render)` in ms.

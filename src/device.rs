@@ -5,6 +5,7 @@
 use std::sync::OnceLock;
 
 use burn::tensor::Device;
+use burn::tensor::wgpu::wgpu;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DeviceError;
@@ -69,7 +70,7 @@ fn probe_wgpu() -> &'static Result<WgpuProbe, String> {
         match result {
             Ok(Ok((device, setup))) => {
                 let info = setup.adapter.get_info();
-                let is_software = info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu;
+                let is_software = info.device_type == wgpu::DeviceType::Cpu;
                 Ok(WgpuProbe {
                     device,
                     name: format!("{} ({:?})", info.name, info.backend),
@@ -80,6 +81,57 @@ fn probe_wgpu() -> &'static Result<WgpuProbe, String> {
             Err(_) => Err("the graphics driver crashed while starting".to_string()),
         }
     })
+}
+
+/// Let Burn's WGPU backend use an existing wgpu device — the app window's — so tensors and
+/// the screen share one GPU context instead of two. The device must have been created with
+/// every feature and limit of its adapter (Burn's runtime reads the adapter's). Call it
+/// before anything uses WGPU; afterwards, and for software adapters, it changes nothing and
+/// says why.
+pub fn share_wgpu(
+    instance: wgpu::Instance,
+    adapter: wgpu::Adapter,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+) -> Result<(), String> {
+    let info = adapter.get_info();
+    let name = format!(
+        "{} ({:?}, shared with the app window)",
+        info.name, info.backend
+    );
+    let is_software = info.device_type == wgpu::DeviceType::Cpu;
+    let mut outcome = Err("WGPU was already set up before the window opened".to_string());
+    WGPU.get_or_init(|| {
+        let setup = burn::tensor::wgpu::WgpuSetup {
+            backend: info.backend,
+            instance,
+            adapter,
+            device,
+            queue,
+        };
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Device::wgpu_options().setup(setup).init()
+        }));
+        match result {
+            Ok(Ok(device)) => {
+                outcome = Ok(());
+                Ok(WgpuProbe {
+                    device,
+                    name,
+                    is_software,
+                })
+            }
+            Ok(Err(e)) => {
+                outcome = Err(e.to_string());
+                Err(e.to_string())
+            }
+            Err(_) => {
+                outcome = Err("the graphics driver crashed while starting".into());
+                Err("the graphics driver crashed while starting".into())
+            }
+        }
+    });
+    outcome
 }
 
 impl ComputeDevice {

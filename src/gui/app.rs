@@ -173,6 +173,20 @@ impl App {
             .storage
             .and_then(|s| eframe::get_value::<Settings>(s, STORAGE_KEY))
             .unwrap_or_default();
+        // On a hardware GPU, Burn computes on the window's own wgpu device (one context,
+        // no second copy of the driver state). Software adapters are left alone: there the
+        // CPU backend is faster and `auto` does not use WGPU at all.
+        if let Some(rs) = &cc.wgpu_render_state
+            && rs.adapter.get_info().device_type != wgpu::DeviceType::Cpu
+            && let Err(why) = crate::device::share_wgpu(
+                rs.instance.clone(),
+                rs.adapter.clone(),
+                rs.device.clone(),
+                rs.queue.clone(),
+            )
+        {
+            eprintln!("note: Burn will use its own WGPU device: {why}");
+        }
         let (target_format, max_texture_side) = match &cc.wgpu_render_state {
             Some(rs) => (
                 Some(rs.target_format),
