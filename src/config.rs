@@ -353,6 +353,8 @@ pub struct ExportConfig {
     pub keep_copyright: bool,
     /// Replace files already in the output folder. Off: a free name (`photo_2.png`) is used.
     pub overwrite: bool,
+    /// Added to every output file name before the extension, e.g. `_protected`.
+    pub name_suffix: String,
 }
 
 impl Default for ExportConfig {
@@ -363,6 +365,7 @@ impl Default for ExportConfig {
             png_compression: PngCompression::Fast,
             keep_copyright: false,
             overwrite: false,
+            name_suffix: String::new(),
         }
     }
 }

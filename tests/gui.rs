@@ -189,6 +189,7 @@ fn open_choose_protect_compare_export() {
     h.get_by_label_contains("Export…").click();
     h.run_steps(3);
     h.state_mut().export_window.folder = out.display().to_string();
+    h.state_mut().settings.export.name_suffix = "_protected".into();
     h.run_steps(3);
     h.get_by_label("💾 Export").click();
     wait_for(&mut h, "the export", 60, |a| {
@@ -200,6 +201,15 @@ fn open_choose_protect_compare_export() {
     for (src, written) in &summary.written {
         assert!(written.starts_with(&out));
         assert_eq!(written.extension().unwrap(), "png");
+        assert!(
+            written
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .ends_with("_protected"),
+            "{}",
+            written.display()
+        );
         let a = image::open(src).unwrap().to_rgb8();
         let b = image::open(written).unwrap().to_rgb8();
         assert_eq!(a.dimensions(), b.dimensions());
@@ -228,6 +238,20 @@ fn cancel_mid_run_keeps_the_app_usable_and_leaves_no_partial_files() {
             .as_ref()
             .is_some_and(|t| t.progress.phase == "training" || t.progress.round.is_some())
     });
+    // Closing the window mid-run asks first; "Keep running" keeps it going.
+    h.input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    h.run_steps(3);
+    assert!(h.state().confirm_close, "asked before closing");
+    h.get_by_label("Protection is still running");
+    h.get_by_label("Keep running").click();
+    h.run_steps(3);
+    assert!(!h.state().confirm_close);
+    assert!(h.state().protect.is_some(), "still running");
     h.get_by_label_contains("Cancel").click();
     wait_for(&mut h, "the run to stop", 120, |a| a.protect.is_none());
     let app = h.state();

@@ -237,6 +237,9 @@ pub struct ProtectArgs {
     /// Replace files already in the output folder instead of picking free names.
     #[arg(long)]
     pub overwrite: bool,
+    /// Add this to every output file name before the extension (e.g. `_protected`).
+    #[arg(long, value_name = "TEXT")]
+    pub suffix: Option<String>,
     /// Size (px) of the copy methods compute on: the long side for conv/random (default 256),
     /// the square side for em/em-class (default from --quality).
     #[arg(long)]

@@ -55,6 +55,9 @@ pub fn build_config(args: &ProtectArgs) -> anyhow::Result<ProtectConfig> {
     }
     cfg.export.keep_copyright |= args.keep_copyright;
     cfg.export.overwrite |= args.overwrite;
+    if let Some(suffix) = &args.suffix {
+        cfg.export.name_suffix = suffix.clone();
+    }
     if let Some(w) = args.working_size {
         cfg.working_size = w;
     }

@@ -21,6 +21,7 @@ pub struct OutputPlanner {
     overwrite: bool,
     taken: HashSet<String>,
     originals: HashSet<String>,
+    suffix: String,
 }
 
 /// Case-folded key, so that `A.png` and `a.png` count as the same file (they are on macOS and
@@ -44,12 +45,28 @@ impl OutputPlanner {
             overwrite,
             taken: HashSet::new(),
             originals: originals.into_iter().map(|p| key(&abs(p))).collect(),
+            suffix: String::new(),
         }
+    }
+
+    /// Append `suffix` to every file name's stem (`photo.jpg` → `photo_protected.png`).
+    /// Path separators and dots are dropped from it.
+    pub fn with_suffix(mut self, suffix: &str) -> Self {
+        self.suffix = suffix
+            .chars()
+            .filter(|c| !matches!(c, '/' | '\\' | '.' | '\0'))
+            .collect();
+        self
     }
 
     /// The output path for an input whose relative output path is `rel_out`.
     pub fn plan(&mut self, rel_out: &Path) -> PathBuf {
-        let base = self.out_dir.join(rel_out).with_extension(self.extension);
+        let mut base = self.out_dir.join(rel_out).with_extension(self.extension);
+        if !self.suffix.is_empty()
+            && let Some(stem) = base.file_stem().map(|s| s.to_string_lossy().into_owned())
+        {
+            base.set_file_name(format!("{stem}{}.{}", self.suffix, self.extension));
+        }
         let stem = base
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -220,6 +237,19 @@ mod tests {
         assert_eq!(
             p.plan(Path::new("sub/orig.jpg")),
             out.join("sub/orig_2.png")
+        );
+    }
+
+    #[test]
+    fn a_name_suffix_is_added_before_the_extension_and_sanitised() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut p =
+            OutputPlanner::new(&out, ExportFormat::Jpeg, false, []).with_suffix("_prot/../x.y");
+        assert_eq!(p.plan(Path::new("sub/a.png")), out.join("sub/a_protxy.jpg"));
+        assert_eq!(
+            p.plan(Path::new("sub/a.tif")),
+            out.join("sub/a_protxy_2.jpg")
         );
     }
 

@@ -67,7 +67,8 @@ pub fn export_staged(
         cfg.format,
         cfg.overwrite,
         staged.images.iter().map(|r| r.source.as_path()),
-    );
+    )
+    .with_suffix(&cfg.name_suffix);
     events.emit(ProgressEvent::Phase {
         name: "exporting".into(),
         total: staged.images.len(),

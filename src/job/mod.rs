@@ -124,7 +124,8 @@ pub fn run(
         config.export.format,
         config.export.overwrite,
         album.entries.iter().map(|e| e.path.as_path()),
-    );
+    )
+    .with_suffix(&config.export.name_suffix);
     let outputs: Vec<PathBuf> = album
         .entries
         .iter()

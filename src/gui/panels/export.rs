@@ -107,6 +107,15 @@ fn body(ui: &mut egui::Ui, app: &mut App, commands: &mut Vec<Command>) {
              and then the highest quality.",
         );
     }
+    ui.horizontal(|ui| {
+        ui.label("Add to file names");
+        ui.add(
+            egui::TextEdit::singleline(&mut e.name_suffix)
+                .desired_width(120.0)
+                .hint_text("e.g. _protected"),
+        )
+        .on_hover_text("Leave empty to keep the original names (with the new extension).");
+    });
     ui.add_space(4.0);
     ui.checkbox(&mut e.keep_copyright, "Keep artist and copyright")
         .on_hover_text("Copies the Artist and Copyright fields from the originals.");
