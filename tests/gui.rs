@@ -321,3 +321,57 @@ fn verify_view_checks_protection_on_the_opened_photos() {
     // Photos themselves were not touched.
     assert!(h.state().last_run.is_none());
 }
+
+/// eframe storage in memory.
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_string(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn settings_persist_between_launches() {
+    use unlearnable::config::Strength;
+    use unlearnable::gui::settings::ThemeChoice;
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = album(tmp.path(), 2, 32);
+    let mut h = harness();
+    h.state_mut()
+        .handle(unlearnable::gui::app::Command::Open(vec![photos.clone()]));
+    h.get_by_label("High").click();
+    h.run_steps(2);
+    {
+        let s = &mut h.state_mut().settings;
+        s.method = MethodId::EmClass;
+        s.theme = ThemeChoice::Dark;
+        s.export.keep_copyright = true;
+    }
+    let mut storage = MemoryStorage::default();
+    eframe::App::save(h.state_mut(), &mut storage);
+    let saved = h.state().settings.clone();
+    drop(h);
+
+    let storage: &'static MemoryStorage = Box::leak(Box::new(storage));
+    let h2 = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(|cc| {
+            cc.storage = Some(storage);
+            App::new(cc, Vec::new())
+        });
+    let restored = &h2.state().settings;
+    assert_eq!(restored, &saved);
+    assert_eq!(restored.strength, Some(Strength::High));
+    assert_eq!(restored.method, MethodId::EmClass);
+    assert_eq!(restored.recent.first(), Some(&photos));
+    assert_eq!(h2.ctx.theme(), egui::Theme::Dark);
+}

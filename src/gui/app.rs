@@ -396,7 +396,13 @@ impl App {
             return;
         }
         if self.staging.is_none() {
-            match tempfile::Builder::new().prefix("unlearnable-").tempdir() {
+            let root = staging_root();
+            let _ = std::fs::create_dir_all(&root);
+            match tempfile::Builder::new()
+                .prefix("session-")
+                .tempdir_in(&root)
+                .or_else(|_| tempfile::Builder::new().prefix("unlearnable-").tempdir())
+            {
                 Ok(d) => self.staging = Some(d),
                 Err(e) => {
                     self.toasts.error(format!(
@@ -739,6 +745,26 @@ impl App {
             self.handle(Command::Open(dropped));
         }
     }
+}
+
+/// Where protected copies wait for export: the user cache folder (not `/tmp`, which is often
+/// in memory), removed when the app closes.
+fn staging_root() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("LOCALAPPDATA").map(PathBuf::from))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| {
+                let h = PathBuf::from(h);
+                if cfg!(target_os = "macos") {
+                    h.join("Library/Caches")
+                } else {
+                    h.join(".cache")
+                }
+            })
+        })
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join("unlearnable").join("staging")
 }
 
 impl eframe::App for App {
