@@ -27,7 +27,8 @@ pub fn show(ui: &mut egui::Ui, app: &mut App, commands: &mut Vec<Command>) {
         });
         return;
     }
-    let per_row = ((ui.available_width() / CELL).floor() as usize).max(1);
+    let gap = ui.spacing().item_spacing.x;
+    let per_row = (((ui.available_width() + gap) / (CELL + gap)).floor() as usize).max(1);
     let rows = items.len().div_ceil(per_row);
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
