@@ -184,6 +184,43 @@ fn open_choose_protect_compare_export() {
     h.step();
     assert!(h.state().view.zoom.is_some(), "zoomed in");
 
+    // Split view (key S): one pane, the original left of the line, the protected copy right.
+    h.get_by_label("Fit").click();
+    h.key_press(egui::Key::S);
+    h.run_steps(2);
+    assert_eq!(
+        h.state().settings.layout,
+        unlearnable::gui::settings::CompareLayout::Split
+    );
+    let split = h.state().pane_rects.clone();
+    assert_eq!(split.len(), 1);
+    h.get_by_label_contains("drag the line");
+    let r = split[0].1;
+    // Line at split = 1 shows only the original, at split = 0 only the protected copy.
+    let mut row = |h: &mut Harness<'static, App>, split: f32| {
+        h.state_mut().split = split;
+        h.run_steps(2);
+        let img = h.render().expect("render");
+        (0..60)
+            .map(|k| {
+                let x = r.left() + r.width() * (0.2 + 0.01 * k as f32);
+                img.get_pixel(x as u32, r.center().y as u32).0
+            })
+            .collect::<Vec<_>>()
+    };
+    let (clean_row, prot_row) = (row(&mut h, 1.0), row(&mut h, 0.0));
+    let diffs: Vec<i32> = clean_row
+        .iter()
+        .zip(&prot_row)
+        .flat_map(|(a, b)| (0..3).map(move |c| (a[c] as i32 - b[c] as i32).abs()))
+        .collect();
+    assert!(diffs.iter().all(|&d| d <= 18), "within ε: {diffs:?}");
+    assert!(diffs.iter().any(|&d| d > 0), "the two sides differ");
+    assert!(clean_row.iter().all(|p| *p != [10, 10, 10, 255]), "drawn");
+    h.state_mut().split = 0.5;
+    h.key_press(egui::Key::S);
+    h.run_steps(2);
+
     // Export to a new folder: PNG, nothing else touched.
     let out = tmp.path().join("exported");
     h.get_by_label_contains("Export…").click();
