@@ -197,7 +197,7 @@ fn open_choose_protect_compare_export() {
     h.get_by_label_contains("drag the line");
     let r = split[0].1;
     // Line at split = 1 shows only the original, at split = 0 only the protected copy.
-    let mut row = |h: &mut Harness<'static, App>, split: f32| {
+    let row = |h: &mut Harness<'static, App>, split: f32| {
         h.state_mut().split = split;
         h.run_steps(2);
         let img = h.render().expect("render");
