@@ -53,18 +53,29 @@ impl App {
                     let path = path.clone();
                     let ctx2 = ctx.clone();
                     ctx.request_screenshot(move |img| {
-                        let rgba = image::RgbaImage::from_raw(
-                            img.size[0] as u32,
-                            img.size[1] as u32,
-                            img.pixels.iter().flat_map(|c| c.to_array()).collect(),
-                        );
-                        match rgba.map(|i| i.save(&path)) {
-                            Some(Ok(())) => eprintln!("screenshot saved to {}", path.display()),
-                            Some(Err(e)) => eprintln!("error: cannot save the screenshot: {e}"),
-                            None => eprintln!("error: the screenshot had an unexpected size"),
-                        }
-                        ctx2.send_viewport_cmd(egui::ViewportCommand::Close);
-                        ctx2.request_repaint();
+                        // Encode off the UI thread, then close the window.
+                        let _ = std::thread::Builder::new()
+                            .name("unlearnable-screenshot".into())
+                            .spawn(move || {
+                                let rgba = image::RgbaImage::from_raw(
+                                    img.size[0] as u32,
+                                    img.size[1] as u32,
+                                    img.pixels.iter().flat_map(|c| c.to_array()).collect(),
+                                );
+                                match rgba.map(|i| i.save(&path)) {
+                                    Some(Ok(())) => {
+                                        eprintln!("screenshot saved to {}", path.display())
+                                    }
+                                    Some(Err(e)) => {
+                                        eprintln!("error: cannot save the screenshot: {e}")
+                                    }
+                                    None => {
+                                        eprintln!("error: the screenshot had an unexpected size")
+                                    }
+                                }
+                                ctx2.send_viewport_cmd(egui::ViewportCommand::Close);
+                                ctx2.request_repaint();
+                            });
                     });
                 } else {
                     ctx.request_repaint();

@@ -96,8 +96,6 @@ pub struct App {
     pub verify_report: Option<EvalReport>,
     /// Live test-accuracy curves of the check: `(arm, defence, accuracy per pass)`.
     pub verify_curves: Vec<(String, String, Vec<f32>)>,
-    /// Chance level of the check (1 / groups), once known.
-    pub verify_chance: Option<f32>,
     /// The last finished protection run (its staged files live in `staging`).
     pub last_run: Option<RunSummary>,
     staging: Option<tempfile::TempDir>,
@@ -186,7 +184,6 @@ impl App {
             verify: None,
             verify_report: None,
             verify_curves: Vec::new(),
-            verify_chance: None,
             last_run: None,
             staging: None,
             run_dir: None,

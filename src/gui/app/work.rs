@@ -78,7 +78,6 @@ impl App {
             Ok(h) => {
                 self.verify_report = None;
                 self.verify_curves.clear();
-                self.verify_chance = None;
                 self.verify = Some(Task::new(h));
                 self.screen = Screen::Verify;
             }
@@ -210,7 +209,6 @@ impl App {
             {
                 match task.handle.join_result() {
                     Some(Ok(report)) => {
-                        self.verify_chance = Some(1.0 / report.classes.len().max(1) as f32);
                         self.verify_report = Some(report);
                     }
                     Some(Err(EvalError::Method(MethodError::Cancelled))) => {

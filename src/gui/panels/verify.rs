@@ -62,7 +62,11 @@ pub fn show(ui: &mut egui::Ui, app: &mut App, commands: &mut Vec<Command>) {
     }
     ui.add_space(6.0);
     if !app.verify_curves.is_empty() {
-        chart(ui, &app.verify_curves, app.verify_chance);
+        let chance = app
+            .verify_report
+            .as_ref()
+            .map(|r| 1.0 / r.classes.len().max(1) as f32);
+        chart(ui, &app.verify_curves, chance);
     }
     if let Some(report) = &app.verify_report {
         ui.add_space(6.0);
