@@ -25,6 +25,8 @@ fn evaluate_writes_a_well_formed_report() {
             "none",
             "--defence",
             "grayscale+jpeg75",
+            "--defence",
+            "adv4",
         ])
         .args([
             "--train-per-class",
@@ -51,7 +53,10 @@ fn evaluate_writes_a_well_formed_report() {
     assert_eq!(r["image_size"], 32);
     let arms = r["arms"].as_array().unwrap();
     let names: Vec<&str> = arms.iter().map(|a| a["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["clean", "em + none", "em + grayscale+jpeg75"]);
+    assert_eq!(
+        names,
+        ["clean", "em + none", "em + grayscale+jpeg75", "em + adv4"]
+    );
     assert_eq!(arms[0]["defence"], "none");
     assert_eq!(arms[0]["protected"], false);
     for a in arms {

@@ -16,7 +16,7 @@ use crate::protect::MethodId;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Defences: grayscale, jpeg10, jpeg75, jpeg:Q, bits2, bits:N, downscale2, rescale:F, \
-ueraser-lite, ueraser-max; combine with '+', e.g. grayscale+jpeg75. 'none' is the undefended arm."
+ueraser-lite, ueraser-max, adv4 (adversarial training, ε = 4/255; adv:E; slow); combine with '+', e.g. grayscale+jpeg75. 'none' is the undefended arm."
 )]
 pub struct EvaluateArgs {
     /// Labelled data set with `train/<class>/` and `test/<class>/` folders.

@@ -1,6 +1,7 @@
 //! Defences an exploiter may apply to protected training data (methods.md §8–9), used to *test*
-//! protection. Static defences transform each training image once; UEraser-lite is a random
-//! augmentation applied at every training step (see [`super::augment`]).
+//! protection. Static defences transform each training image once; UEraser is a random
+//! augmentation applied at every training step (see [`super::augment`]); adversarial training
+//! perturbs every batch against the model being trained (see `super::trainer`).
 
 use image::{ImageEncoder, RgbImage};
 use serde::{Deserialize, Serialize};
@@ -33,11 +34,18 @@ pub enum Defence {
         /// Augmented copies per batch (1 = lite).
         repeats: u32,
     },
+    /// Adversarial training (Madry et al. 2018; the strongest known defence against EM, and
+    /// expensive: every step first attacks the batch). Each batch is replaced by its PGD
+    /// adversarial version within `eps_255`/255 (L∞, 5 steps of 2.5·ε/5) before the update.
+    Adversarial {
+        /// Attack budget in 1/255 units.
+        eps_255: u8,
+    },
 }
 
 impl Defence {
     /// Parse one defence: `grayscale`, `jpeg10`, `jpeg75`, `jpeg:Q`, `bits2`, `bits:N`,
-    /// `downscale2`, `rescale:F`, `ueraser-lite`, `ueraser-max`, `ueraser:K`.
+    /// `downscale2`, `rescale:F`, `ueraser-lite`, `ueraser-max`, `ueraser:K`, `adv4`, `adv:E`.
     pub fn parse(s: &str) -> Result<Self, String> {
         let num = |rest: &str, what: &str| {
             rest.trim_start_matches(':')
@@ -63,9 +71,12 @@ impl Defence {
             _ if s.starts_with("ueraser:") => Defence::Ueraser {
                 repeats: num(&s[8..], "repeat count")?.max(1),
             },
+            _ if s.starts_with("adv") => Defence::Adversarial {
+                eps_255: num(&s[3..], "budget")?.clamp(1, 32) as u8,
+            },
             _ => {
                 return Err(format!(
-                    "unknown defence '{s}'; use grayscale, jpeg10, jpeg75, jpeg:Q, bits2, bits:N, downscale2, rescale:F, ueraser-lite, ueraser-max"
+                    "unknown defence '{s}'; use grayscale, jpeg10, jpeg75, jpeg:Q, bits2, bits:N, downscale2, rescale:F, ueraser-lite, ueraser-max, adv4, adv:E"
                 ));
             }
         };
@@ -82,6 +93,7 @@ impl Defence {
             Defence::Ueraser { repeats: 1 } => "ueraser-lite".into(),
             Defence::Ueraser { repeats: 5 } => "ueraser-max".into(),
             Defence::Ueraser { repeats } => format!("ueraser:{repeats}"),
+            Defence::Adversarial { eps_255 } => format!("adv{eps_255}"),
         }
     }
 
@@ -120,7 +132,7 @@ impl Defence {
                 );
                 image::imageops::resize(&small, w, h, image::imageops::FilterType::Triangle)
             }
-            Defence::Ueraser { .. } => img.clone(),
+            Defence::Ueraser { .. } | Defence::Adversarial { .. } => img.clone(),
         }
     }
 }
@@ -183,6 +195,8 @@ mod tests {
             "ueraser-lite",
             "ueraser-max",
             "ueraser:3",
+            "adv4",
+            "adv8",
         ] {
             assert_eq!(Defence::parse(s).unwrap().name(), s);
         }

@@ -251,10 +251,16 @@ fn run_arms(
             .iter()
             .map(|img| combo.iter().fold(img.clone(), |acc, d| d.apply(&acc)))
             .collect();
-        let repeats = combo.iter().find_map(|d| match d {
-            Defence::Ueraser { repeats } => Some(*repeats),
-            _ => None,
-        });
+        let training = trainer::TrainingDefences {
+            ueraser_repeats: combo.iter().find_map(|d| match d {
+                Defence::Ueraser { repeats } => Some(*repeats),
+                _ => None,
+            }),
+            adversarial_eps: combo.iter().find_map(|d| match d {
+                Defence::Adversarial { eps_255 } => Some(f32::from(*eps_255) / 255.0),
+                _ => None,
+            }),
+        };
         let curve = trainer::train_arm(
             &name,
             &to_planar(&defended),
@@ -263,7 +269,7 @@ fn run_arms(
             test_labels,
             k,
             cfg,
-            repeats,
+            &training,
             &device.device,
             events,
             cancel,

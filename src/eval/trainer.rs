@@ -23,6 +23,42 @@ fn stack(images: &[Planar], device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(data, [images.len(), 3, h, w]), device)
 }
 
+/// Defences that act during training rather than on the data once.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TrainingDefences {
+    /// UEraser augmented copies per batch (`None`: no UEraser).
+    pub ueraser_repeats: Option<u32>,
+    /// Adversarial-training budget (fraction of the range, `None`: off).
+    pub adversarial_eps: Option<f32>,
+}
+
+/// PGD steps of adversarial training.
+const ADV_STEPS: usize = 5;
+
+/// The PGD adversarial version of batch `x` (values 0–1) within `eps` (L∞) against `model`.
+fn adversarial(
+    model: &Surrogate,
+    ce: &burn::nn::loss::CrossEntropyLoss,
+    x: Tensor<4>,
+    targets: Tensor<1, Int>,
+    eps: f32,
+) -> Result<Tensor<4>, EvalError> {
+    let alpha = 2.5 * eps / ADV_STEPS as f32;
+    let clean = x.clone().inner();
+    let mut adv = clean.clone();
+    for _ in 0..ADV_STEPS {
+        let xin = adv.clone().autodiff().require_grad();
+        let loss = ce.forward(model.forward(xin.clone()), targets.clone());
+        let grads = loss.backward();
+        let g = xin
+            .grad(&grads)
+            .ok_or_else(|| EvalError::Data("no input gradient for adversarial training".into()))?;
+        let delta = (adv + g.sign().mul_scalar(alpha) - clean.clone()).clamp(-eps, eps);
+        adv = (clean.clone() + delta).clamp(0.0, 1.0);
+    }
+    Ok(adv.autodiff())
+}
+
 /// Train a fresh classifier for one arm; returns clean test accuracy after each epoch.
 #[allow(clippy::too_many_arguments)]
 pub fn train_arm(
@@ -33,7 +69,7 @@ pub fn train_arm(
     test_labels: &[usize],
     num_classes: usize,
     cfg: &EvalConfig,
-    ueraser_repeats: Option<u32>,
+    defences: &TrainingDefences,
     device: &Device,
     events: &dyn ProgressSink,
     cancel: &CancelToken,
@@ -69,7 +105,7 @@ pub fn train_arm(
                 * (1.0 + (std::f64::consts::PI * step as f64 / total as f64).cos());
             let targets: Vec<i64> = chunk.iter().map(|&i| labels[i] as i64).collect();
             let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [chunk.len()]), &ad);
-            let repeats = ueraser_repeats.unwrap_or(1).max(1);
+            let repeats = defences.ueraser_repeats.unwrap_or(1).max(1);
             // UEraser-max: of `repeats` augmented copies, train on the one with the highest loss.
             let mut best: Option<(f32, Tensor<1>)> = None;
             for _ in 0..repeats {
@@ -77,14 +113,18 @@ pub fn train_arm(
                     .iter()
                     .map(|&i| {
                         let a = crop_flip(&train[i], 4, &mut rng);
-                        if ueraser_repeats.is_some() {
+                        if defences.ueraser_repeats.is_some() {
                             ueraser(&a, &mut rng)
                         } else {
                             a
                         }
                     })
                     .collect();
-                let loss = ce.forward(model.forward(stack(&xs, &ad)), targets.clone());
+                let mut x = stack(&xs, &ad);
+                if let Some(eps) = defences.adversarial_eps {
+                    x = adversarial(&model, &ce, x, targets.clone(), eps)?;
+                }
+                let loss = ce.forward(model.forward(x), targets.clone());
                 let value = if repeats > 1 {
                     loss.clone()
                         .inner()
@@ -118,4 +158,46 @@ pub fn train_arm(
         });
     }
     Ok(curve)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SurrogateKind;
+
+    #[test]
+    fn adversarial_batches_stay_within_budget_and_raise_the_loss() {
+        let device = Device::flex();
+        let ad = device.clone().autodiff();
+        let model = Surrogate::new(SurrogateKind::SmallCnn, 3, 7, &ad);
+        let ce = CrossEntropyLossConfig::new().init(&ad);
+        let mut rng = Rng::new(3);
+        let images: Vec<Planar> = (0..6)
+            .map(|_| {
+                let mut p = Planar::zeros(16, 16);
+                p.data.iter_mut().for_each(|v| *v = rng.next_f32());
+                p
+            })
+            .collect();
+        let x = stack(&images, &ad);
+        let targets =
+            Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 0, 1, 2], [6]), &ad);
+        let eps = 4.0 / 255.0;
+        let adv = adversarial(&model, &ce, x.clone(), targets.clone(), eps).expect("attack runs");
+        let diff = (adv.clone().inner() - x.clone().inner()).abs();
+        let max: f32 = diff.clone().max().into_scalar();
+        let mean: f32 = diff.mean().into_scalar();
+        assert!(max <= eps + 1e-6, "L∞ {max} > ε {eps}");
+        assert!(mean > eps * 0.3, "the batch was perturbed ({mean})");
+        let lo: f32 = adv.clone().inner().min().into_scalar();
+        let hi: f32 = adv.clone().inner().max().into_scalar();
+        assert!(lo >= 0.0 && hi <= 1.0);
+        let loss = |t: Tensor<4>| -> f32 {
+            ce.forward(model.forward(t), targets.clone())
+                .inner()
+                .into_scalar()
+        };
+        let (clean_loss, adv_loss) = (loss(x), loss(adv));
+        assert!(adv_loss > clean_loss, "{adv_loss} <= {clean_loss}");
+    }
 }
