@@ -13,7 +13,7 @@ struct Pane {
     amplify: f32,        // noise amplification factor
     split: f32,          // split position in pane-local x (0..1), mode 4
     srgb_target: u32,    // 1: the framebuffer re-encodes to sRGB, so output linear values
-    _pad0: u32,
+    lod: f32,            // mip level: log2(image pixels per screen pixel), 0 when zoomed in
     _pad1: u32,
     _pad2: u32,
 };
@@ -44,11 +44,11 @@ fn sample_both(uv: vec2<f32>) -> array<vec3<f32>, 2> {
     var c: vec3<f32>;
     var p: vec3<f32>;
     if (pane.nearest == 1u) {
-        c = textureSampleLevel(clean_tex, nearest_sampler, uv, 0.0).rgb;
-        p = textureSampleLevel(protected_tex, nearest_sampler, uv, 0.0).rgb;
+        c = textureSampleLevel(clean_tex, nearest_sampler, uv, pane.lod).rgb;
+        p = textureSampleLevel(protected_tex, nearest_sampler, uv, pane.lod).rgb;
     } else {
-        c = textureSampleLevel(clean_tex, linear_sampler, uv, 0.0).rgb;
-        p = textureSampleLevel(protected_tex, linear_sampler, uv, 0.0).rgb;
+        c = textureSampleLevel(clean_tex, linear_sampler, uv, pane.lod).rgb;
+        p = textureSampleLevel(protected_tex, linear_sampler, uv, pane.lod).rgb;
     }
     return array<vec3<f32>, 2>(c, p);
 }

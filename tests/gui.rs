@@ -412,3 +412,41 @@ fn settings_persist_between_launches() {
     assert_eq!(restored.recent.first(), Some(&photos));
     assert_eq!(h2.ctx.theme(), egui::Theme::Dark);
 }
+
+/// Zoomed out, the panes sample mip levels: 4-pixel black and white stripes shown at about
+/// 1/13 of their size are mid-grey, not a moiré of black and white bands.
+#[test]
+fn zoomed_out_panes_do_not_alias() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("checker");
+    std::fs::create_dir_all(&dir).unwrap();
+    let checker = image::RgbImage::from_fn(4096, 256, |x, _| {
+        let v = if (x / 4) % 2 == 0 { 0 } else { 255 };
+        image::Rgb([v, v, v])
+    });
+    checker.save(dir.join("checker.png")).unwrap();
+    let mut h = harness();
+    h.state_mut().settings.method = MethodId::Random;
+    h.state_mut()
+        .handle(unlearnable::gui::app::Command::Open(vec![dir.clone()]));
+    wait_for(&mut h, "the photo list", 30, |a| a.photos.items.len() == 1);
+    h.get_by_label_contains("Protect photos").click();
+    wait_for(&mut h, "the run", 120, |a| {
+        a.protect.is_none() && a.last_run.is_some()
+    });
+    h.get_by_label("checker.png").click();
+    wait_for(&mut h, "the preview", 60, |a| a.preview.is_some());
+    h.run_steps(2);
+    let img = h.render().expect("render");
+    let pane = h.state().pane_rects[0].1;
+    let c = pane.center();
+    for dx in [
+        -40.0, -27.0, -20.0, -13.0, -7.0, 0.0, 5.0, 9.0, 16.0, 20.0, 33.0,
+    ] {
+        let p = img.get_pixel((c.x + dx) as u32, c.y as u32).0;
+        assert!(
+            (p[0] as i32 - 128).abs() < 30,
+            "at {dx}: {p:?} (aliasing would give 0 or 255)"
+        );
+    }
+}

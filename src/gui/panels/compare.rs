@@ -247,6 +247,10 @@ fn pane(
         uv_max: [place.uv.max.x, place.uv.max.y],
         mode,
         nearest: place.scale * ui.ctx().pixels_per_point() > 1.0,
+        // Zoomed out, sample the mip level whose pixels match screen pixels (no aliasing).
+        lod: (1.0 / (place.scale * ui.ctx().pixels_per_point()))
+            .log2()
+            .clamp(0.0, (pair.clean_rgba.len() as f32 - 1.0).max(0.0)),
         amplify: app.settings.amplify,
         split: split_in_place,
     };

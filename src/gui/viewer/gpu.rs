@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use eframe::egui_wgpu::{self, CallbackResources, CallbackTrait, ScreenDescriptor, wgpu};
 
-use super::preview::PreviewPair;
+use super::preview::{PreviewPair, mip_size};
 
 /// What one pane shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +51,8 @@ pub struct PaneUniforms {
     pub amplify: f32,
     /// Split position across the pane (0–1).
     pub split: f32,
+    /// Mip level to sample (log2 of image pixels per screen pixel; 0 when zoomed in).
+    pub lod: f32,
 }
 
 impl PaneUniforms {
@@ -65,7 +67,7 @@ impl PaneUniforms {
             self.amplify.to_bits(),
             self.split.to_bits(),
             u32::from(srgb_target),
-            0,
+            self.lod.to_bits(),
             0,
             0,
         ];
@@ -187,6 +189,7 @@ impl CompareGpu {
                 address_mode_v: wgpu::AddressMode::ClampToEdge,
                 mag_filter: filter,
                 min_filter: filter,
+                mipmap_filter: wgpu::MipmapFilterMode::Linear,
                 ..Default::default()
             })
         };
@@ -201,29 +204,45 @@ impl CompareGpu {
     }
 
     fn upload(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, pair: &PreviewPair) {
-        use wgpu::util::DeviceExt as _;
-        let make = |pixels: &[u8]| {
-            device
-                .create_texture_with_data(
-                    queue,
-                    &wgpu::TextureDescriptor {
-                        label: Some("unlearnable compare image"),
-                        size: wgpu::Extent3d {
-                            width: pair.width,
-                            height: pair.height,
-                            depth_or_array_layers: 1,
-                        },
-                        mip_level_count: 1,
-                        sample_count: 1,
-                        dimension: wgpu::TextureDimension::D2,
-                        format: wgpu::TextureFormat::Rgba8Unorm,
-                        usage: wgpu::TextureUsages::TEXTURE_BINDING,
-                        view_formats: &[],
+        let levels = pair.clean_rgba.len() as u32;
+        let make = |chain: &[Vec<u8>]| {
+            let texture = device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("unlearnable compare image"),
+                size: wgpu::Extent3d {
+                    width: pair.width,
+                    height: pair.height,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: levels,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba8Unorm,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            });
+            for (level, pixels) in chain.iter().enumerate() {
+                let (w, h) = mip_size(pair.width, pair.height, level as u32);
+                queue.write_texture(
+                    wgpu::TexelCopyTextureInfo {
+                        texture: &texture,
+                        mip_level: level as u32,
+                        origin: wgpu::Origin3d::ZERO,
+                        aspect: wgpu::TextureAspect::All,
                     },
-                    wgpu::util::TextureDataOrder::LayerMajor,
                     pixels,
-                )
-                .create_view(&wgpu::TextureViewDescriptor::default())
+                    wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(4 * w),
+                        rows_per_image: Some(h),
+                    },
+                    wgpu::Extent3d {
+                        width: w,
+                        height: h,
+                        depth_or_array_layers: 1,
+                    },
+                );
+            }
+            texture.create_view(&wgpu::TextureViewDescriptor::default())
         };
         self.images = Some((pair.id, make(&pair.clean_rgba), make(&pair.protected_rgba)));
     }

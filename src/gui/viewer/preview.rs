@@ -24,10 +24,11 @@ pub struct PreviewPair {
     pub height: u32,
     /// Native size of the photo (the uploaded size may be smaller).
     pub native: [u32; 2],
-    /// Clean pixels, RGBA8.
-    pub clean_rgba: Vec<u8>,
-    /// Protected pixels, RGBA8.
-    pub protected_rgba: Vec<u8>,
+    /// Clean pixels, RGBA8, as a mip chain: level 0 is full size, each next level halves
+    /// both sides (2×2 box average) down to 1×1, so zoomed-out views do not alias.
+    pub clean_rgba: Vec<Vec<u8>>,
+    /// Protected pixels, the same way.
+    pub protected_rgba: Vec<Vec<u8>>,
     /// PSNR (dB) at native size.
     pub psnr_db: f64,
     /// SSIM (luma) at native size.
@@ -42,6 +43,42 @@ fn rgba(img: &RgbImage) -> Vec<u8> {
     img.pixels()
         .flat_map(|p| [p.0[0], p.0[1], p.0[2], 255])
         .collect()
+}
+
+/// Size of mip level `level` of a `width`×`height` image.
+pub fn mip_size(width: u32, height: u32, level: u32) -> (u32, u32) {
+    ((width >> level).max(1), (height >> level).max(1))
+}
+
+/// Number of mip levels down to 1×1.
+pub fn mip_count(width: u32, height: u32) -> u32 {
+    32 - width.max(height).max(1).leading_zeros()
+}
+
+/// The mip chain of an RGBA8 image (2×2 box filter; odd edges repeat the last pixel).
+pub fn mip_chain(level0: Vec<u8>, width: u32, height: u32) -> Vec<Vec<u8>> {
+    let mut levels = vec![level0];
+    for level in 1..mip_count(width, height) {
+        let (pw, ph) = mip_size(width, height, level - 1);
+        let (w, h) = mip_size(width, height, level);
+        let prev = &levels[levels.len() - 1];
+        let mut next = vec![0u8; (w * h * 4) as usize];
+        for y in 0..h {
+            for x in 0..w {
+                for c in 0..4 {
+                    let mut sum = 0u32;
+                    for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                        let sx = (2 * x + dx).min(pw - 1);
+                        let sy = (2 * y + dy).min(ph - 1);
+                        sum += u32::from(prev[((sy * pw + sx) * 4 + c) as usize]);
+                    }
+                    next[((y * w + x) * 4 + c) as usize] = ((sum + 2) / 4) as u8;
+                }
+            }
+        }
+        levels.push(next);
+    }
+    levels
 }
 
 /// Load `source` and its protected copy `protected`, limiting the longest side to `max_side`.
@@ -82,14 +119,15 @@ pub fn load_pair(source: &Path, protected: &Path, max_side: u32) -> Result<Previ
     } else {
         (clean.rgb, prot.rgb)
     };
+    let (width, height) = a.dimensions();
     Ok(PreviewPair {
         id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         source: source.to_path_buf(),
-        width: a.width(),
-        height: a.height(),
+        width,
+        height,
         native,
-        clean_rgba: rgba(&a),
-        protected_rgba: rgba(&b),
+        clean_rgba: mip_chain(rgba(&a), width, height),
+        protected_rgba: mip_chain(rgba(&b), width, height),
         psnr_db: psnr,
         ssim,
         linf_255: linf,
@@ -133,5 +171,33 @@ impl PendingPreview {
     /// The result, once it is there.
     pub fn poll(&self) -> Option<Result<Arc<PreviewPair>, String>> {
         self.rx.try_recv().ok().map(|r| r.map(Arc::new))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mip_chains_halve_to_one_pixel_and_average() {
+        assert_eq!(mip_count(1, 1), 1);
+        assert_eq!(mip_count(6000, 4000), 13);
+        assert_eq!(mip_size(6000, 4000, 12), (1, 1));
+        // 3×2: a red/blue checker with a white odd column.
+        let px = |r: u8, g: u8, b: u8| [r, g, b, 255];
+        let level0: Vec<u8> = [
+            px(255, 0, 0),
+            px(0, 0, 255),
+            px(255, 255, 255),
+            px(0, 0, 255),
+            px(255, 0, 0),
+            px(255, 255, 255),
+        ]
+        .concat();
+        let chain = mip_chain(level0, 3, 2);
+        assert_eq!(chain.len(), 2);
+        assert_eq!(chain[1].len(), 4, "1×1");
+        // Average of the 2×2 block: half red, half blue.
+        assert_eq!(&chain[1][..4], &[128, 0, 128, 255]);
     }
 }
