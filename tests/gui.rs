@@ -450,3 +450,41 @@ fn zoomed_out_panes_do_not_alias() {
         );
     }
 }
+
+/// A folder without photos is reported and forgotten; the photos opened before stay.
+#[test]
+fn opening_a_folder_without_photos_keeps_the_album_usable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = album(tmp.path(), 2, 32);
+    let empty = tmp.path().join("Documents");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("notes.txt"), "not a photo").unwrap();
+    let mut h = harness();
+    h.state_mut()
+        .handle(unlearnable::gui::app::Command::Open(vec![photos.clone()]));
+    wait_for(&mut h, "the photo list", 30, |a| a.photos.items.len() == 2);
+    h.state_mut()
+        .handle(unlearnable::gui::app::Command::Open(vec![empty.clone()]));
+    wait_for(&mut h, "the failed scan", 30, |a| !a.photos.scanning);
+    let app = h.state();
+    assert!(
+        app.toasts
+            .items
+            .iter()
+            .any(|t| t.text.contains("no photos found") && t.text.contains("Documents")),
+        "{:?}",
+        app.toasts.items.iter().map(|t| &t.text).collect::<Vec<_>>()
+    );
+    assert_eq!(app.photos.sources, vec![photos.clone()]);
+    // The next action works on the remaining photos.
+    h.state_mut().settings.method = MethodId::Random;
+    h.run_steps(2); // let the layout settle after the list changed
+    h.get_by_label_contains("Protect photos").click();
+    wait_for(&mut h, "the run", 60, |a| {
+        a.protect.is_none() && a.last_run.is_some()
+    });
+    assert_eq!(
+        h.state().last_run.as_ref().unwrap().manifest.summary.done,
+        2
+    );
+}

@@ -49,7 +49,8 @@ pub struct PhotoItem {
 enum Msg {
     Listed {
         generation: u64,
-        result: Result<Vec<PathBuf>, String>,
+        /// Photos found, and the opened folders that held none.
+        result: Result<(Vec<PathBuf>, Vec<PathBuf>), String>,
     },
     Thumb {
         generation: u64,
@@ -68,6 +69,8 @@ pub struct Photos {
     /// Whether the scan of `sources` is still running.
     pub scanning: bool,
     by_path: HashMap<PathBuf, usize>,
+    /// Sources added by the latest `add`, dropped again if the scan fails.
+    just_added: Vec<PathBuf>,
     generation: u64,
     rx: Option<Receiver<Msg>>,
     stop: CancelToken,
@@ -102,9 +105,17 @@ fn worker(
     repaint: impl Fn() + Send + Sync + 'static,
 ) {
     let listed = scan(&sources)
-        .map(|a| a.entries.into_iter().map(|e| e.path).collect::<Vec<_>>())
+        .map(|a| {
+            let paths: Vec<PathBuf> = a.entries.into_iter().map(|e| e.path).collect();
+            let empty = sources
+                .iter()
+                .filter(|s| s.is_dir() && !paths.iter().any(|p| p.starts_with(s)))
+                .cloned()
+                .collect();
+            (paths, empty)
+        })
         .map_err(|e| e.to_string());
-    let paths = listed.clone().unwrap_or_default();
+    let paths = listed.as_ref().map(|(p, _)| p.clone()).unwrap_or_default();
     let _ = tx.send(Msg::Listed {
         generation,
         result: listed,
@@ -149,10 +160,12 @@ impl Photos {
         paths: impl IntoIterator<Item = PathBuf>,
         repaint: impl Fn() + Send + Sync + 'static,
     ) {
+        self.just_added.clear();
         for p in paths {
             let p = std::path::absolute(&p).unwrap_or(p);
             if !self.sources.contains(&p) {
-                self.sources.push(p);
+                self.sources.push(p.clone());
+                self.just_added.push(p);
             }
         }
         self.rescan(repaint);
@@ -201,8 +214,21 @@ impl Photos {
                 Msg::Listed { generation, result } if generation == self.generation => {
                     self.scanning = false;
                     match result {
-                        Ok(paths) => self.set_list(paths),
-                        Err(e) => self.errors.push(e),
+                        Ok((paths, empty)) => {
+                            for e in &empty {
+                                self.errors
+                                    .push(format!("no photos found in {}", e.display()));
+                            }
+                            self.sources.retain(|s| !empty.contains(s));
+                            self.set_list(paths);
+                        }
+                        Err(e) => {
+                            // Forget what was just added (e.g. a folder without photos) so the
+                            // photos opened before stay usable.
+                            self.errors.push(e);
+                            let added = std::mem::take(&mut self.just_added);
+                            self.sources.retain(|s| !added.contains(s));
+                        }
                     }
                 }
                 Msg::Thumb {
