@@ -112,7 +112,15 @@ fn album_mode_holds_out_clean_photos_and_labels_the_result_a_proxy() {
             "--defence",
             "jpeg75",
         ])
-        .args(["--epochs", "2", "--device", "cpu", "--report"])
+        .args([
+            "--epochs",
+            "2",
+            "--min-steps",
+            "4",
+            "--device",
+            "cpu",
+            "--report",
+        ])
         .arg(&report)
         .output()
         .unwrap();
@@ -124,6 +132,9 @@ fn album_mode_holds_out_clean_photos_and_labels_the_result_a_proxy() {
     assert_eq!(r["test_images"], 10);
     assert_eq!(r["train_images"], 30);
     assert_eq!(r["classes"].as_array().unwrap().len(), 10);
+    // 30 training photos in batches of 32: one step per epoch, so 4 steps need 4 epochs.
+    assert_eq!(r["config"]["epochs"], 4);
+    assert_eq!(r["arms"][0]["curve"].as_array().unwrap().len(), 4);
     let labels = r["labels"].as_str().unwrap();
     assert!(
         labels.contains("sub-folders (airplane, automobile"),
@@ -161,7 +172,15 @@ fn album_mode_holds_out_clean_photos_and_labels_the_result_a_proxy() {
         .args(["evaluate", "--album"])
         .arg(&flat)
         .args([
-            "--method", "random", "--epochs", "1", "--device", "cpu", "--report",
+            "--method",
+            "random",
+            "--epochs",
+            "1",
+            "--min-steps",
+            "1",
+            "--device",
+            "cpu",
+            "--report",
         ])
         .arg(&report2)
         .output()

@@ -29,6 +29,10 @@ pub struct EvaluateArgs {
     /// Album mode: share of each group held out as clean test photos.
     #[arg(long, default_value_t = 0.25)]
     pub holdout: f64,
+    /// Album mode: fewest training steps per arm (small albums get more epochs so that the
+    /// model fits its training photos; `--epochs` is the minimum).
+    #[arg(long, default_value_t = 400)]
+    pub min_steps: usize,
     /// Protection method under test.
     #[arg(short, long, value_parser = parse_method, default_value = "em")]
     pub method: MethodId,
@@ -122,6 +126,7 @@ pub fn run(args: EvaluateArgs) -> u8 {
                     ..cfg
                 },
                 holdout: args.holdout,
+                min_steps: args.min_steps,
                 ..Default::default()
             };
             eval::album::run_album(&args.album, &album, args.device.into(), &sink, &cancel)

@@ -32,6 +32,11 @@ pub struct AlbumEval {
     pub holdout: f64,
     /// Side of the square copies the classifier sees.
     pub side: u32,
+    /// Fewest SGD steps per arm: small albums get more epochs, because a model that has not
+    /// fitted its training photos has not picked up the protective shortcut either.
+    pub min_steps: usize,
+    /// Most epochs per arm, whatever `min_steps` asks.
+    pub max_epochs: usize,
 }
 
 impl Default for AlbumEval {
@@ -46,6 +51,8 @@ impl Default for AlbumEval {
             },
             holdout: 0.25,
             side: 32,
+            min_steps: 400,
+            max_epochs: 200,
         }
     }
 }
@@ -164,6 +171,13 @@ pub fn run_album(
     let (train_x, train_y) = pick(false);
     let (test_x, test_y) = pick(true);
 
+    let mut ec = ec.clone();
+    let steps_per_epoch = train_x.len().div_ceil(ec.batch_size.max(1)).max(1);
+    ec.epochs = ec
+        .epochs
+        .max(cfg.min_steps.div_ceil(steps_per_epoch))
+        .min(cfg.max_epochs.max(1));
+    let ec = &ec;
     let device = ComputeDevice::select(device)?;
     events.emit(ProgressEvent::Phase {
         name: "protecting".into(),
