@@ -49,6 +49,23 @@ pub fn features(p: &Planar) -> Vec<f32> {
     f
 }
 
+/// Group look-alike images: k-means on [`features`] with `k` = `clusters` or
+/// [`auto_clusters`], at least 2 and at most one per image. Returns the labels and `k`.
+pub fn look_alike_groups(
+    images: &[Planar],
+    clusters: Option<usize>,
+    seed: u64,
+) -> (Vec<usize>, usize) {
+    let n = images.len();
+    let k = clusters
+        .unwrap_or_else(|| auto_clusters(n))
+        .max(2)
+        .min(n)
+        .max(1);
+    let feats: Vec<Vec<f32>> = images.iter().map(features).collect();
+    (kmeans(&feats, k, seed), k)
+}
+
 fn dist2(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }

@@ -10,13 +10,13 @@ use std::time::Instant;
 
 use image::RgbImage;
 
-use super::{EvalConfig, EvalReport, Visibility, parse_combo, protect_in_memory, run_arms};
+use super::{EvalConfig, EvalReport, Visibility, parse_combos, protect_in_memory, run_arms};
 use crate::cancel::CancelToken;
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::error::EvalError;
 use crate::imaging::planar::square_copy;
-use crate::imaging::{load_photo, psnr_db, scan, ssim_luma};
-use crate::labels::{auto_clusters, features, kmeans};
+use crate::imaging::{Planar, load_photo, psnr_db, scan, ssim_luma};
+use crate::labels::look_alike_groups;
 use crate::progress::{ProgressEvent, ProgressSink};
 use crate::rng::{Rng, derive_seed};
 
@@ -83,12 +83,8 @@ fn group(
             format!("Groups are the album's sub-folders ({}).", names.join(", ")),
         );
     }
-    let k = auto_clusters(copies.len()).max(2);
-    let feats: Vec<Vec<f32>> = copies
-        .iter()
-        .map(|c| features(&crate::imaging::Planar::from_rgb8(c)))
-        .collect();
-    let labels = kmeans(&feats, k, seed);
+    let planar: Vec<Planar> = copies.iter().map(Planar::from_rgb8).collect();
+    let (labels, k) = look_alike_groups(&planar, None, seed);
     (
         labels,
         k,
@@ -115,11 +111,7 @@ pub fn run_album(
             cfg.holdout * 100.0
         )));
     }
-    let combos: Vec<_> = ec
-        .defences
-        .iter()
-        .map(|s| parse_combo(s).map_err(EvalError::Data))
-        .collect::<Result<_, _>>()?;
+    let combos = parse_combos(&ec.defences)?;
     let album = scan(inputs).map_err(|e| EvalError::Data(e.to_string()))?;
     events.emit(ProgressEvent::Phase {
         name: "reading".into(),

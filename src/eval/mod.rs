@@ -148,6 +148,14 @@ pub fn load_split(root: &Path, split: &str, per_class: usize) -> Result<Split, E
     })
 }
 
+/// Parse every `--defence` combination (`none` gives the undefended arm).
+fn parse_combos(defences: &[String]) -> Result<Vec<Vec<Defence>>, EvalError> {
+    defences
+        .iter()
+        .map(|s| parse_combo(s).map_err(EvalError::Data))
+        .collect()
+}
+
 /// Run the whole experiment.
 pub fn run(
     data: &Path,
@@ -158,11 +166,7 @@ pub fn run(
 ) -> Result<EvalReport, EvalError> {
     let started = Instant::now();
     cfg.protect.validate().map_err(EvalError::Data)?;
-    let combos: Vec<Vec<Defence>> = cfg
-        .defences
-        .iter()
-        .map(|s| parse_combo(s).map_err(EvalError::Data))
-        .collect::<Result<_, _>>()?;
+    let combos = parse_combos(&cfg.defences)?;
     let device = ComputeDevice::select(device)?;
     let train = load_split(data, "train", cfg.train_per_class)?;
     let test = load_split(data, "test", cfg.test_per_class)?;

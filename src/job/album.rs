@@ -8,7 +8,7 @@ use crate::config::ProtectConfig;
 use crate::error::LoadError;
 use crate::imaging::planar::{resize_planar, square_copy};
 use crate::imaging::{Album, Planar, load_photo};
-use crate::labels::{auto_clusters, features, kmeans};
+use crate::labels::look_alike_groups;
 use crate::manifest::Labels;
 use crate::progress::{ProgressEvent, ProgressSink};
 use crate::protect::TrainingSet;
@@ -93,12 +93,7 @@ pub fn training_set(
         };
         return (set, members, labels);
     }
-    let k = clusters
-        .unwrap_or_else(|| auto_clusters(images.len()))
-        .min(images.len())
-        .max(1);
-    let feats: Vec<Vec<f32>> = images.iter().map(features).collect();
-    let assigned = kmeans(&feats, k, seed);
+    let (assigned, k) = look_alike_groups(&images, clusters, seed);
     let labels = Labels {
         source: format!(
             "k-means clusters of similar-looking photos (k = {k}, no sub-folders to use)"

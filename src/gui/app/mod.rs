@@ -99,7 +99,6 @@ pub struct App {
     /// The last finished protection run (its staged files live in `staging`).
     pub last_run: Option<RunSummary>,
     staging: Option<tempfile::TempDir>,
-    run_dir: Option<PathBuf>,
     runs: u32,
     /// Selected photo (index into `photos.items`).
     pub selected: Option<usize>,
@@ -186,7 +185,6 @@ impl App {
             verify_curves: Vec::new(),
             last_run: None,
             staging: None,
-            run_dir: None,
             runs: 0,
             selected: None,
             screen: Screen::Photos,

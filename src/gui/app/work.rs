@@ -45,7 +45,7 @@ impl App {
         let run_dir = staging.path().join(format!("run-{}", self.runs));
         let job = ProtectJob {
             inputs: self.photos.sources.clone(),
-            out_dir: run_dir.clone(),
+            out_dir: run_dir,
             config: self.settings.protect_config(),
             device: self.settings.device,
         };
@@ -56,7 +56,6 @@ impl App {
                 }
                 self.preview = None;
                 self.pending_preview = None;
-                self.run_dir = Some(run_dir);
                 self.protect = Some(Task::new(handle));
             }
             Err(e) => self.toasts.error(format!("Cannot start: {e}")),
@@ -89,14 +88,20 @@ impl App {
         if self.busy() {
             return;
         }
-        let (Some(run), Some(staging)) = (&self.last_run, &self.run_dir) else {
+        // The staged files of the last finished run live next to its manifest (a later run
+        // that failed does not change which files get exported).
+        let Some((run, staging)) = self
+            .last_run
+            .as_ref()
+            .and_then(|r| Some((r, r.manifest_path.parent()?.to_path_buf())))
+        else {
             self.toasts
                 .error("Protect the photos first; then export them.");
             return;
         };
         let job = ExportJob {
             staged: run.manifest.clone(),
-            staging_dir: staging.clone(),
+            staging_dir: staging,
             roots: self.photos.sources.clone(),
             out_dir: dir.clone(),
             config: self.settings.export.clone(),
