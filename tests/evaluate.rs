@@ -27,6 +27,10 @@ fn evaluate_writes_a_well_formed_report() {
             "grayscale+jpeg75",
             "--defence",
             "adv4",
+            "--clean-defence",
+            "grayscale",
+            "--model",
+            "medium-cnn",
         ])
         .args([
             "--train-per-class",
@@ -55,10 +59,21 @@ fn evaluate_writes_a_well_formed_report() {
     let names: Vec<&str> = arms.iter().map(|a| a["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["clean", "em + none", "em + grayscale+jpeg75", "em + adv4"]
+        [
+            "clean",
+            "clean + grayscale",
+            "em + none",
+            "em + grayscale+jpeg75",
+            "em + adv4"
+        ]
     );
     assert_eq!(arms[0]["defence"], "none");
     assert_eq!(arms[0]["protected"], false);
+    assert_eq!(arms[1]["defence"], "grayscale");
+    assert_eq!(arms[1]["protected"], false);
+    assert_eq!(arms[2]["protected"], true);
+    assert_eq!(r["config"]["model"], "medium-cnn");
+    assert_eq!(r["config"]["clean_defences"][0], "grayscale");
     for a in arms {
         let curve = a["curve"].as_array().unwrap();
         assert_eq!(curve.len(), 1);

@@ -48,6 +48,13 @@ pub struct EvaluateArgs {
     /// Epochs of each fresh classifier.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
+    /// Mini-batch size of the fresh classifiers [default: 64; album mode 32].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Peak learning rate of the fresh classifiers, cosine schedule to 0 [default: 0.1; album
+    /// mode 0.05].
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
     /// Architecture of the fresh classifiers.
     #[arg(long, value_enum, default_value = "small-cnn")]
     pub model: SurrogateArg,
@@ -67,6 +74,10 @@ pub struct EvaluateArgs {
     /// data, scale and seed).
     #[arg(long)]
     pub no_clean_arm: bool,
+    /// Also train on the clean data under this defence (repeatable): the reference a defended
+    /// protected arm is read against, since a defence alone costs accuracy too.
+    #[arg(long = "clean-defence")]
+    pub clean_defences: Vec<String>,
     /// Folder for report.json, report.md and accuracy.png.
     #[arg(long)]
     pub report: PathBuf,
@@ -88,8 +99,11 @@ pub fn run(args: EvaluateArgs) -> u8 {
         test_per_class: args.test_per_class,
         epochs: args.epochs,
         model: args.model.into(),
+        batch_size: args.batch_size.unwrap_or(64).max(1),
+        learning_rate: args.learning_rate.unwrap_or(0.1),
         seed: args.seed,
         clean_arm: !args.no_clean_arm,
+        clean_defences: args.clean_defences,
         ..EvalConfig::default()
     };
     let cancel = crate::CancelToken::new();
@@ -121,8 +135,8 @@ pub fn run(args: EvaluateArgs) -> u8 {
         None => {
             let album = eval::album::AlbumEval {
                 eval: EvalConfig {
-                    batch_size: 32,
-                    learning_rate: 0.05,
+                    batch_size: args.batch_size.unwrap_or(32).max(1),
+                    learning_rate: args.learning_rate.unwrap_or(0.05),
                     ..cfg
                 },
                 holdout: args.holdout,

@@ -150,6 +150,8 @@ impl From<QualityArg> for Quality {
 pub enum SurrogateArg {
     /// Small, fast CNN.
     SmallCnn,
+    /// Five-layer CNN (the CPU evaluation classifier).
+    MediumCnn,
     /// CIFAR-style ResNet-18.
     Resnet18,
 }
@@ -158,6 +160,7 @@ impl From<SurrogateArg> for SurrogateKind {
     fn from(s: SurrogateArg) -> Self {
         match s {
             SurrogateArg::SmallCnn => SurrogateKind::SmallCnn,
+            SurrogateArg::MediumCnn => SurrogateKind::MediumCnn,
             SurrogateArg::Resnet18 => SurrogateKind::Resnet18,
         }
     }

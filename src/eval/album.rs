@@ -112,6 +112,7 @@ pub fn run_album(
         )));
     }
     let combos = parse_combos(&ec.defences)?;
+    let clean_combos = parse_combos(&ec.clean_defences)?;
     let album = scan(inputs).map_err(|e| EvalError::Data(e.to_string()))?;
     events.emit(ProgressEvent::Phase {
         name: "reading".into(),
@@ -179,10 +180,20 @@ pub fn run_album(
     let visibility = Visibility::measure(&train_x, &protected, psnr_db, ssim_luma);
     events.emit(ProgressEvent::Phase {
         name: "checking".into(),
-        total: (combos.len() + 1) * ec.epochs,
+        total: (combos.len() + clean_combos.len() + 1) * ec.epochs,
     });
     let arms = run_arms(
-        &train_x, &protected, &train_y, &test_x, &test_y, k, combos, ec, &device, events, cancel,
+        &train_x,
+        &protected,
+        &train_y,
+        &test_x,
+        &test_y,
+        k,
+        (clean_combos, combos),
+        ec,
+        &device,
+        events,
+        cancel,
     )?;
     Ok(EvalReport {
         app: format!("unlearnable {}", env!("CARGO_PKG_VERSION")),

@@ -58,6 +58,9 @@ pub struct EvalConfig {
     /// Train the clean reference arm (turn off only to re-run defences against a clean arm
     /// already measured with the same data and seed: it is deterministic).
     pub clean_arm: bool,
+    /// Defence combinations to train the *clean* data under as well: the reference for a
+    /// defended protected arm is the clean model under the same defence.
+    pub clean_defences: Vec<String>,
 }
 
 impl Default for EvalConfig {
@@ -69,12 +72,13 @@ impl Default for EvalConfig {
             test_per_class: 100,
             epochs: 10,
             model: SurrogateKind::SmallCnn,
-            batch_size: 128,
+            batch_size: 64,
             learning_rate: 0.1,
             momentum: 0.9,
             weight_decay: 5e-4,
             seed: 0,
             clean_arm: true,
+            clean_defences: Vec::new(),
         }
     }
 }
@@ -167,6 +171,7 @@ pub fn run(
     let started = Instant::now();
     cfg.protect.validate().map_err(EvalError::Data)?;
     let combos = parse_combos(&cfg.defences)?;
+    let clean_combos = parse_combos(&cfg.clean_defences)?;
     let device = ComputeDevice::select(device)?;
     let train = load_split(data, "train", cfg.train_per_class)?;
     let test = load_split(data, "test", cfg.test_per_class)?;
@@ -198,7 +203,7 @@ pub fn run(
         &test.images,
         &test.labels,
         k,
-        combos,
+        (clean_combos, combos),
         cfg,
         &device,
         events,
@@ -220,7 +225,8 @@ pub fn run(
     })
 }
 
-/// Train the clean arm and one protected arm per defence combination; test on `test`.
+/// Train the clean arm, one clean arm per clean-defence combination and one protected arm per
+/// defence combination; test on `test`.
 #[allow(clippy::too_many_arguments)]
 fn run_arms(
     clean: &[RgbImage],
@@ -229,7 +235,7 @@ fn run_arms(
     test: &[RgbImage],
     test_labels: &[usize],
     k: usize,
-    combos: Vec<Vec<Defence>>,
+    (clean_combos, combos): (Vec<Vec<Defence>>, Vec<Vec<Defence>>),
     cfg: &EvalConfig,
     device: &ComputeDevice,
     events: &dyn ProgressSink,
@@ -241,6 +247,9 @@ fn run_arms(
     let mut plan: Vec<(String, Vec<Defence>, bool)> = Vec::new();
     if cfg.clean_arm {
         plan.push(("clean".into(), Vec::new(), false));
+    }
+    for combo in clean_combos.into_iter().filter(|c| !c.is_empty()) {
+        plan.push((format!("clean + {}", combo_name(&combo)), combo, false));
     }
     for combo in combos {
         plan.push((

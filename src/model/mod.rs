@@ -4,6 +4,7 @@
 //! same seed gives the same network on every run, even when several jobs run at once.
 
 mod init;
+mod medium_cnn;
 mod resnet;
 mod small_cnn;
 
@@ -11,6 +12,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use init::seeded_init;
+pub use medium_cnn::{MediumCnn, MediumCnnConfig};
 pub use resnet::{ResNet18, ResNet18Config};
 pub use small_cnn::{SmallCnn, SmallCnnConfig};
 
@@ -21,6 +23,8 @@ pub enum SurrogateKind {
     /// Three conv/BN/ReLU stages + global pooling: fast, the CPU default.
     #[default]
     SmallCnn,
+    /// Five conv/BN/ReLU layers with max-pooling: the CPU evaluation classifier.
+    MediumCnn,
     /// CIFAR-style ResNet-18 (parity with the papers), the GPU default.
     Resnet18,
 }
@@ -31,6 +35,8 @@ pub enum SurrogateKind {
 pub enum Surrogate {
     /// [`SmallCnn`].
     Small(SmallCnn),
+    /// [`MediumCnn`].
+    Medium(MediumCnn),
     /// [`ResNet18`].
     ResNet(ResNet18),
 }
@@ -41,6 +47,9 @@ impl Surrogate {
         let net = match kind {
             SurrogateKind::SmallCnn => {
                 Surrogate::Small(SmallCnnConfig::new(num_classes).init(device))
+            }
+            SurrogateKind::MediumCnn => {
+                Surrogate::Medium(MediumCnnConfig::new(num_classes).init(device))
             }
             SurrogateKind::Resnet18 => {
                 Surrogate::ResNet(ResNet18Config::new(num_classes).init(device))
@@ -57,6 +66,7 @@ impl Surrogate {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         match self {
             Surrogate::Small(m) => m.forward(x),
+            Surrogate::Medium(m) => m.forward(x),
             Surrogate::ResNet(m) => m.forward(x),
         }
     }
@@ -79,7 +89,11 @@ mod tests {
 
     #[test]
     fn both_surrogates_give_one_score_per_class_and_are_seeded() {
-        for kind in [SurrogateKind::SmallCnn, SurrogateKind::Resnet18] {
+        for kind in [
+            SurrogateKind::SmallCnn,
+            SurrogateKind::MediumCnn,
+            SurrogateKind::Resnet18,
+        ] {
             let a = logits(kind, 1);
             assert_eq!(a.len(), 2 * 4, "{kind:?}");
             assert!(a.iter().all(|v| v.is_finite()));
@@ -114,7 +128,11 @@ mod grad_tests {
     fn seeded_weights_stay_trainable_on_an_autodiff_device() {
         // Regression: replacing a parameter's tensor must keep its gradient requirement,
         // otherwise every conv and linear weight silently stays frozen.
-        for kind in [SurrogateKind::SmallCnn, SurrogateKind::Resnet18] {
+        for kind in [
+            SurrogateKind::SmallCnn,
+            SurrogateKind::MediumCnn,
+            SurrogateKind::Resnet18,
+        ] {
             let net = Surrogate::new(kind, 3, 5, &Device::flex().autodiff());
             let mut count = CountTrainable {
                 weights: 0,
