@@ -27,6 +27,9 @@ pub struct ImageRecord {
     pub epsilon_used_255: u8,
     /// PSNR of the written pixels against the original, in dB (100 = identical).
     pub psnr_db: f64,
+    /// SSIM (luma, 11×11 Gaussian window) of the written pixels against the original; 1 =
+    /// identical.
+    pub ssim: f64,
     /// Whether EXIF orientation was applied (the output is stored upright).
     pub rotated: bool,
     /// Colour type of the original, e.g. `Rgb8`, `L16`, `Rgba8`.
@@ -57,6 +60,10 @@ pub struct Summary {
     pub mean_psnr_db: Option<f64>,
     /// Lowest PSNR over written photos (dB): the most visible one.
     pub worst_psnr_db: Option<f64>,
+    /// Mean SSIM over written photos.
+    pub mean_ssim: Option<f64>,
+    /// Lowest SSIM over written photos: the most visibly changed structure.
+    pub worst_ssim: Option<f64>,
     /// Wall-clock seconds.
     pub seconds: f64,
 }

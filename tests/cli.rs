@@ -99,6 +99,8 @@ fn protect_a_nested_album_mirrors_folders_and_writes_a_manifest() {
     for img in images {
         assert!(img["epsilon_used_255"].as_u64().unwrap() <= 4);
         assert!(img["psnr_db"].as_f64().unwrap() > 30.0);
+        let ssim = img["ssim"].as_f64().unwrap();
+        assert!(ssim > 0.5 && ssim < 1.0, "{ssim}");
     }
     assert_eq!(m["errors"], serde_json::json!([]));
 }

@@ -45,6 +45,7 @@ fn assert_bound(summary: &unlearnable::RunSummary, eps: u8) -> u8 {
 fn written_samples_stay_within_epsilon_for_every_method_and_strength() {
     let dir = tempfile::tempdir().unwrap();
     for method in MethodId::ALL {
+        let mut mean_ssim = Vec::new();
         for strength in [Strength::Low, Strength::High] {
             let out = dir.path().join(format!("{method}-{}", strength.name()));
             let s = run(
@@ -63,8 +64,21 @@ fn written_samples_stay_within_epsilon_for_every_method_and_strength() {
                     "{method}: psnr {}",
                     rec.psnr_db
                 );
+                assert!(
+                    rec.ssim > 0.3 && rec.ssim < 1.0,
+                    "{method}: ssim {}",
+                    rec.ssim
+                );
             }
+            let sum = &s.manifest.summary;
+            let (mean, worst) = (sum.mean_ssim.unwrap(), sum.worst_ssim.unwrap());
+            assert!(worst <= mean, "{method}: worst {worst} > mean {mean}");
+            mean_ssim.push(mean);
         }
+        assert!(
+            mean_ssim[1] < mean_ssim[0],
+            "{method}: a larger budget is more visible ({mean_ssim:?})"
+        );
     }
 }
 

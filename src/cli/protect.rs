@@ -252,7 +252,8 @@ pub fn run(args: ProtectArgs) -> u8 {
             } else {
                 let psnr = s
                     .mean_psnr_db
-                    .map(|p| format!(", mean PSNR {p:.1} dB"))
+                    .zip(s.mean_ssim)
+                    .map(|(p, q)| format!(", mean PSNR {p:.1} dB, SSIM {q:.3}"))
                     .unwrap_or_default();
                 eprintln!(
                     "{} protected, {} failed{}{psnr} in {:.1} s. Manifest: {}",

@@ -24,74 +24,113 @@ pub fn psnr_db(a: &RgbImage, b: &RgbImage) -> f64 {
     psnr_from_mse(sq / n)
 }
 
-fn luma(img: &RgbImage) -> Vec<f64> {
-    img.pixels()
-        .map(|p| 0.299 * f64::from(p.0[0]) + 0.587 * f64::from(p.0[1]) + 0.114 * f64::from(p.0[2]))
-        .collect()
+/// Normalised 11-tap Gaussian, σ = 1.5.
+fn gaussian_taps() -> [f64; 11] {
+    let sigma = 1.5f64;
+    let mut k = [0.0; 11];
+    for (i, v) in k.iter_mut().enumerate() {
+        let d = i as f64 - 5.0;
+        *v = (-d * d / (2.0 * sigma * sigma)).exp();
+    }
+    let sum: f64 = k.iter().sum();
+    k.map(|v| v / sum)
 }
 
-/// Separable Gaussian blur with edge clamping.
-fn blur(src: &[f64], w: usize, h: usize, k: &[f64]) -> Vec<f64> {
-    let r = k.len() / 2;
-    let mut tmp = vec![0.0; src.len()];
-    for y in 0..h {
+/// The five SSIM moments of one row (x, y, x², y², xy on luma), each blurred horizontally
+/// with edge clamping.
+fn moment_row(a: &RgbImage, b: &RgbImage, row: u32, k: &[f64; 11]) -> [Vec<f64>; 5] {
+    let luma = |img: &RgbImage| -> Vec<f64> {
+        (0..img.width())
+            .map(|x| {
+                let p = img.get_pixel(x, row).0;
+                0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])
+            })
+            .collect()
+    };
+    let (x, y) = (luma(a), luma(b));
+    let w = x.len();
+    let sources: [Vec<f64>; 5] = [
+        x.clone(),
+        y.clone(),
+        x.iter().map(|v| v * v).collect(),
+        y.iter().map(|v| v * v).collect(),
+        x.iter().zip(&y).map(|(p, q)| p * q).collect(),
+    ];
+    sources.map(|src| {
+        (0..w)
+            .map(|c| {
+                let mut acc = 0.0;
+                for (i, kv) in k.iter().enumerate() {
+                    acc += kv * src[(c + i).saturating_sub(5).min(w - 1)];
+                }
+                acc
+            })
+            .collect()
+    })
+}
+
+/// Sum of per-pixel SSIM over output rows `rows` (a band; bands are independent).
+fn ssim_band(a: &RgbImage, b: &RgbImage, rows: std::ops::Range<usize>, k: &[f64; 11]) -> f64 {
+    let (w, h) = (a.width() as usize, a.height() as usize);
+    let c1 = (0.01f64 * 255.0).powi(2);
+    let c2 = (0.03f64 * 255.0).powi(2);
+    // Horizontally blurred moments of the ≤ 11 distinct rows the current window needs; a row
+    // lives in slot `row % 11`, which is unique inside any 11-row window.
+    let mut ring: Vec<(usize, [Vec<f64>; 5])> = vec![(usize::MAX, Default::default()); 11];
+    let mut total = 0.0;
+    let mut m = [0.0f64; 5];
+    for y in rows {
+        let taps: [usize; 11] = std::array::from_fn(|i| (y + i).saturating_sub(5).min(h - 1));
+        for &r in &taps {
+            if ring[r % 11].0 != r {
+                ring[r % 11] = (r, moment_row(a, b, r as u32, k));
+            }
+        }
+        let window: [&[Vec<f64>; 5]; 11] = std::array::from_fn(|i| &ring[taps[i] % 11].1);
         for x in 0..w {
-            tmp[y * w + x] = k
-                .iter()
-                .enumerate()
-                .map(|(i, kv)| kv * src[y * w + (x + i).saturating_sub(r).min(w - 1)])
-                .sum();
+            for (j, mj) in m.iter_mut().enumerate() {
+                let mut acc = 0.0;
+                for (i, kv) in k.iter().enumerate() {
+                    acc += kv * window[i][j][x];
+                }
+                *mj = acc;
+            }
+            let [ux, uy, sxx, syy, sxy] = m;
+            let vx = sxx - ux * ux;
+            let vy = syy - uy * uy;
+            let cov = sxy - ux * uy;
+            total += ((2.0 * ux * uy + c1) * (2.0 * cov + c2))
+                / ((ux * ux + uy * uy + c1) * (vx + vy + c2));
         }
     }
-    let mut out = vec![0.0; src.len()];
-    for y in 0..h {
-        for x in 0..w {
-            out[y * w + x] = k
-                .iter()
-                .enumerate()
-                .map(|(i, kv)| kv * tmp[(y + i).saturating_sub(r).min(h - 1) * w + x])
-                .sum();
-        }
-    }
-    out
+    total
 }
 
 /// Mean SSIM of `b` against `a`, on luma. 1.0 means identical.
 ///
+/// Streams over rows in bands (in parallel): memory is a few rows, not whole-image buffers,
+/// so 24-megapixel photos are fine.
+///
 /// # Panics
 /// If the sizes differ (a caller bug, never user input).
 pub fn ssim_luma(a: &RgbImage, b: &RgbImage) -> f64 {
+    use rayon::prelude::*;
     assert_eq!(a.dimensions(), b.dimensions(), "ssim_luma: size mismatch");
     let (w, h) = (a.width() as usize, a.height() as usize);
     if w == 0 || h == 0 {
         return 1.0;
     }
-    let sigma = 1.5f64;
-    let raw: Vec<f64> = (-5i32..=5)
-        .map(|i| (-f64::from(i * i) / (2.0 * sigma * sigma)).exp())
+    let k = gaussian_taps();
+    const BAND: usize = 128;
+    let bands: Vec<std::ops::Range<usize>> = (0..h)
+        .step_by(BAND)
+        .map(|y0| y0..(y0 + BAND).min(h))
         .collect();
-    let sum: f64 = raw.iter().sum();
-    let k: Vec<f64> = raw.iter().map(|v| v / sum).collect();
-    let (x, y) = (luma(a), luma(b));
-    let xx: Vec<f64> = x.iter().map(|v| v * v).collect();
-    let yy: Vec<f64> = y.iter().map(|v| v * v).collect();
-    let xy: Vec<f64> = x.iter().zip(&y).map(|(p, q)| p * q).collect();
-    let (mx, my) = (blur(&x, w, h, &k), blur(&y, w, h, &k));
-    let (sxx, syy, sxy) = (
-        blur(&xx, w, h, &k),
-        blur(&yy, w, h, &k),
-        blur(&xy, w, h, &k),
-    );
-    let c1 = (0.01f64 * 255.0).powi(2);
-    let c2 = (0.03f64 * 255.0).powi(2);
-    let total: f64 = (0..w * h)
-        .map(|i| {
-            let (ux, uy) = (mx[i], my[i]);
-            let vx = sxx[i] - ux * ux;
-            let vy = syy[i] - uy * uy;
-            let cov = sxy[i] - ux * uy;
-            ((2.0 * ux * uy + c1) * (2.0 * cov + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-        })
+    let total: f64 = bands
+        .into_par_iter()
+        .map(|rows| ssim_band(a, b, rows, &k))
+        .collect::<Vec<f64>>()
+        .iter()
         .sum();
     total / (w * h) as f64
 }
@@ -104,6 +143,75 @@ mod tests {
         RgbImage::from_fn(w, h, |x, y| {
             image::Rgb([(x * 7 + y * 3) as u8, (x * 2) as u8, (y * 5) as u8])
         })
+    }
+
+    /// The textbook whole-image computation (five full blurred planes), kept as the reference
+    /// the streaming version must match.
+    fn ssim_reference(a: &RgbImage, b: &RgbImage) -> f64 {
+        let (w, h) = (a.width() as usize, a.height() as usize);
+        let k = gaussian_taps();
+        let luma = |img: &RgbImage| -> Vec<f64> {
+            img.pixels()
+                .map(|p| {
+                    0.299 * f64::from(p.0[0])
+                        + 0.587 * f64::from(p.0[1])
+                        + 0.114 * f64::from(p.0[2])
+                })
+                .collect()
+        };
+        let blur = |src: &[f64]| -> Vec<f64> {
+            let mut tmp = vec![0.0; src.len()];
+            for y in 0..h {
+                for x in 0..w {
+                    tmp[y * w + x] = (0..11)
+                        .map(|i| k[i] * src[y * w + (x + i).saturating_sub(5).min(w - 1)])
+                        .sum();
+                }
+            }
+            let mut out = vec![0.0; src.len()];
+            for y in 0..h {
+                for x in 0..w {
+                    out[y * w + x] = (0..11)
+                        .map(|i| k[i] * tmp[(y + i).saturating_sub(5).min(h - 1) * w + x])
+                        .sum();
+                }
+            }
+            out
+        };
+        let (x, y) = (luma(a), luma(b));
+        let xx: Vec<f64> = x.iter().map(|v| v * v).collect();
+        let yy: Vec<f64> = y.iter().map(|v| v * v).collect();
+        let xy: Vec<f64> = x.iter().zip(&y).map(|(p, q)| p * q).collect();
+        let (mx, my, sxx, syy, sxy) = (blur(&x), blur(&y), blur(&xx), blur(&yy), blur(&xy));
+        let (c1, c2) = ((0.01f64 * 255.0).powi(2), (0.03f64 * 255.0).powi(2));
+        let total: f64 = (0..w * h)
+            .map(|i| {
+                let (ux, uy) = (mx[i], my[i]);
+                let (vx, vy, cov) = (sxx[i] - ux * ux, syy[i] - uy * uy, sxy[i] - ux * uy);
+                ((2.0 * ux * uy + c1) * (2.0 * cov + c2))
+                    / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+            })
+            .sum();
+        total / (w * h) as f64
+    }
+
+    #[test]
+    fn streaming_ssim_matches_the_whole_image_computation() {
+        let mut r = crate::rng::Rng::new(9);
+        // Sizes below the window, one band, several bands with a short last one.
+        for (w, h) in [(1, 1), (3, 2), (7, 300), (45, 129), (130, 261)] {
+            let a = RgbImage::from_fn(w, h, |x, y| {
+                image::Rgb([(x * 5 + y) as u8, (y * 3) as u8, (x ^ y) as u8])
+            });
+            let mut b = a.clone();
+            b.pixels_mut().for_each(|p| {
+                p.0.iter_mut()
+                    .for_each(|v| *v = (i32::from(*v) + r.below(17) as i32 - 8).clamp(0, 255) as u8)
+            });
+            let (fast, slow) = (ssim_luma(&a, &b), ssim_reference(&a, &b));
+            assert!((fast - slow).abs() < 1e-12, "{w}×{h}: {fast} vs {slow}");
+            assert!(fast < 1.0, "{w}×{h}: noise lowers SSIM");
+        }
     }
 
     #[test]

@@ -284,6 +284,7 @@ pub fn run(
         }
     }
     let psnrs: Vec<f64> = images.iter().map(|r| r.psnr_db).collect();
+    let ssims: Vec<f64> = images.iter().map(|r| r.ssim).collect();
     let mut warnings = Vec::new();
     if config.export.format.is_lossy() {
         warnings.push(
@@ -326,6 +327,8 @@ pub fn run(
             mean_psnr_db: (!psnrs.is_empty())
                 .then(|| psnrs.iter().sum::<f64>() / psnrs.len() as f64),
             worst_psnr_db: psnrs.iter().copied().reduce(f64::min),
+            mean_ssim: (!ssims.is_empty()).then(|| ssims.iter().sum::<f64>() / ssims.len() as f64),
+            worst_ssim: ssims.iter().copied().reduce(f64::min),
             seconds: started.elapsed().as_secs_f64(),
         },
         images,

@@ -7,7 +7,9 @@ use crate::cancel::CancelToken;
 use crate::config::ProtectConfig;
 use crate::error::LoadError;
 use crate::imaging::planar::working_copy;
-use crate::imaging::{AlbumEntry, Planar, apply_delta, encode, load_photo, write_atomically};
+use crate::imaging::{
+    AlbumEntry, Planar, apply_delta, encode, load_photo, ssim_luma, write_atomically,
+};
 use crate::manifest::{ErrorRecord, ImageRecord};
 use crate::progress::{ProgressEvent, ProgressSink};
 use crate::protect::{MethodContext, Protector};
@@ -89,6 +91,7 @@ pub fn protect_one(
         }
     };
     let (protected, stats) = apply_delta(&photo.rgb, delta, s.config.epsilon_255);
+    let ssim = ssim_luma(&photo.rgb, &protected);
     let credit = (
         photo.meta.artist.as_deref(),
         photo.meta.copyright.as_deref(),
@@ -124,6 +127,7 @@ pub fn protect_one(
         working_size: [delta.width, delta.height],
         epsilon_used_255: stats.linf_255,
         psnr_db: stats.psnr_db,
+        ssim,
         rotated: photo.meta.rotated,
         source_color: photo.meta.color,
     })
