@@ -83,6 +83,13 @@ fn evaluate_writes_a_well_formed_report() {
     }
     let psnr = r["visibility"]["psnr_mean"].as_f64().unwrap();
     assert!(psnr > 28.0 && psnr < 60.0, "{psnr}");
+    let per_image = r["visibility"]["per_image"].as_array().unwrap();
+    assert_eq!(per_image.len(), 40, "one [PSNR, SSIM] per training image");
+    let worst = per_image
+        .iter()
+        .map(|v| v[0].as_f64().unwrap())
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(worst, r["visibility"]["psnr_worst"].as_f64().unwrap());
     assert!(
         r["visibility"]["ssim_worst"].as_f64().unwrap()
             <= r["visibility"]["ssim_mean"].as_f64().unwrap()

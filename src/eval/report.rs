@@ -21,6 +21,8 @@ pub struct Visibility {
     pub ssim_mean: f64,
     /// Lowest SSIM.
     pub ssim_worst: f64,
+    /// `[PSNR dB, SSIM]` of every training image, in training-set order.
+    pub per_image: Vec<[f64; 2]>,
 }
 
 impl Visibility {
@@ -47,6 +49,7 @@ impl Visibility {
             psnr_worst: p.iter().copied().fold(f64::INFINITY, f64::min),
             ssim_mean: mean(&s),
             ssim_worst: s.iter().copied().fold(f64::INFINITY, f64::min),
+            per_image: p.iter().zip(&s).map(|(a, b)| [*a, *b]).collect(),
         }
     }
 }
