@@ -29,8 +29,6 @@ fn evaluate_writes_a_well_formed_report() {
             "adv4",
             "--clean-defence",
             "grayscale",
-            "--model",
-            "medium-cnn",
         ])
         .args([
             "--train-per-class",
@@ -72,7 +70,9 @@ fn evaluate_writes_a_well_formed_report() {
     assert_eq!(arms[1]["defence"], "grayscale");
     assert_eq!(arms[1]["protected"], false);
     assert_eq!(arms[2]["protected"], true);
+    // Unset knobs are the CPU protocol of EVALUATION.md.
     assert_eq!(r["config"]["model"], "medium-cnn");
+    assert_eq!(r["config"]["batch_size"], 64);
     assert_eq!(r["config"]["clean_defences"][0], "grayscale");
     for a in arms {
         let curve = a["curve"].as_array().unwrap();
@@ -156,6 +156,9 @@ fn album_mode_holds_out_clean_photos_and_labels_the_result_a_proxy() {
     assert_eq!(r["classes"].as_array().unwrap().len(), 10);
     // 30 training photos in batches of 32: one step per epoch, so 4 steps need 4 epochs.
     assert_eq!(r["config"]["epochs"], 4);
+    // Unset knobs are the app's Verify settings.
+    assert_eq!(r["config"]["model"], "small-cnn");
+    assert_eq!(r["config"]["batch_size"], 32);
     assert_eq!(r["arms"][0]["curve"].as_array().unwrap().len(), 4);
     let labels = r["labels"].as_str().unwrap();
     assert!(

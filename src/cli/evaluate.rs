@@ -45,9 +45,10 @@ pub struct EvaluateArgs {
     /// Test images per class.
     #[arg(long, default_value_t = 100)]
     pub test_per_class: usize,
-    /// Epochs of each fresh classifier.
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
+    /// Epochs of each fresh classifier [default: 20, the CPU protocol of EVALUATION.md; album
+    /// mode 12].
+    #[arg(long)]
+    pub epochs: Option<usize>,
     /// Mini-batch size of the fresh classifiers [default: 64; album mode 32].
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -55,9 +56,9 @@ pub struct EvaluateArgs {
     /// mode 0.05].
     #[arg(long)]
     pub learning_rate: Option<f64>,
-    /// Architecture of the fresh classifiers.
-    #[arg(long, value_enum, default_value = "small-cnn")]
-    pub model: SurrogateArg,
+    /// Architecture of the fresh classifiers [default: medium-cnn; album mode small-cnn].
+    #[arg(long, value_enum)]
+    pub model: Option<SurrogateArg>,
     /// Protection strength.
     #[arg(short, long, value_enum, default_value = "medium")]
     pub strength: StrengthArg,
@@ -92,15 +93,19 @@ pub fn run(args: EvaluateArgs) -> u8 {
     {
         em.quality = q.into();
     }
+    // Unset scale knobs come from the library's presets: the CPU protocol for labelled data,
+    // the app's Verify settings for albums.
+    let base = EvalConfig::default();
+    let preset = eval::album::AlbumEval::default();
     let cfg = EvalConfig {
         protect,
         defences: args.defences,
         train_per_class: args.train_per_class,
         test_per_class: args.test_per_class,
-        epochs: args.epochs,
-        model: args.model.into(),
-        batch_size: args.batch_size.unwrap_or(64).max(1),
-        learning_rate: args.learning_rate.unwrap_or(0.1),
+        epochs: args.epochs.unwrap_or(base.epochs).max(1),
+        model: args.model.map_or(base.model, Into::into),
+        batch_size: args.batch_size.unwrap_or(base.batch_size).max(1),
+        learning_rate: args.learning_rate.unwrap_or(base.learning_rate),
         seed: args.seed,
         clean_arm: !args.no_clean_arm,
         clean_defences: args.clean_defences,
@@ -135,8 +140,10 @@ pub fn run(args: EvaluateArgs) -> u8 {
         None => {
             let album = eval::album::AlbumEval {
                 eval: EvalConfig {
-                    batch_size: args.batch_size.unwrap_or(32).max(1),
-                    learning_rate: args.learning_rate.unwrap_or(0.05),
+                    epochs: args.epochs.unwrap_or(preset.eval.epochs).max(1),
+                    model: args.model.map_or(preset.eval.model, Into::into),
+                    batch_size: args.batch_size.unwrap_or(preset.eval.batch_size).max(1),
+                    learning_rate: args.learning_rate.unwrap_or(preset.eval.learning_rate),
                     ..cfg
                 },
                 holdout: args.holdout,

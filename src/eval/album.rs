@@ -17,6 +17,7 @@ use crate::error::EvalError;
 use crate::imaging::planar::square_copy;
 use crate::imaging::{Planar, load_photo, psnr_db, scan, ssim_luma};
 use crate::labels::look_alike_groups;
+use crate::model::SurrogateKind;
 use crate::progress::{ProgressEvent, ProgressSink};
 use crate::rng::{Rng, derive_seed};
 
@@ -45,6 +46,7 @@ impl Default for AlbumEval {
             eval: EvalConfig {
                 defences: vec!["none".into(), "jpeg75".into(), "downscale2".into()],
                 epochs: 12,
+                model: SurrogateKind::SmallCnn,
                 batch_size: 32,
                 learning_rate: 0.05,
                 ..EvalConfig::default()

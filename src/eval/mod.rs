@@ -29,7 +29,8 @@ use crate::imaging::{Planar, load_photo, psnr_db, ssim_luma};
 use crate::model::SurrogateKind;
 use crate::progress::{ProgressEvent, ProgressSink};
 
-/// Everything that determines an evaluation.
+/// Everything that determines an evaluation. The defaults are the CPU protocol of
+/// EVALUATION.md (5 000 CIFAR-10 training images, medium CNN, 20 epochs, batch 64).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EvalConfig {
@@ -70,8 +71,8 @@ impl Default for EvalConfig {
             defences: vec!["none".into()],
             train_per_class: 500,
             test_per_class: 100,
-            epochs: 10,
-            model: SurrogateKind::SmallCnn,
+            epochs: 20,
+            model: SurrogateKind::MediumCnn,
             batch_size: 64,
             learning_rate: 0.1,
             momentum: 0.9,
