@@ -36,6 +36,35 @@ fn gaussian_taps() -> [f64; 11] {
     k.map(|v| v / sum)
 }
 
+/// `out[x] = Σᵢ k[i] · src[clamp(x + i − 5)]`, the interior written tap by tap so that it
+/// vectorises (same summation order as the textbook loop).
+fn blur_row(src: &[f64], k: &[f64; 11], out: &mut [f64]) {
+    let w = src.len();
+    let clamped = |x: usize| -> f64 {
+        let mut acc = 0.0;
+        for (i, kv) in k.iter().enumerate() {
+            acc += kv * src[(x + i).saturating_sub(5).min(w - 1)];
+        }
+        acc
+    };
+    if w <= 10 {
+        for (x, o) in out.iter_mut().enumerate() {
+            *o = clamped(x);
+        }
+        return;
+    }
+    let inner = &mut out[5..w - 5];
+    inner.fill(0.0);
+    for (i, kv) in k.iter().enumerate() {
+        for (o, v) in inner.iter_mut().zip(&src[i..i + w - 10]) {
+            *o += kv * v;
+        }
+    }
+    for x in (0..5).chain(w - 5..w) {
+        out[x] = clamped(x);
+    }
+}
+
 /// The five SSIM moments of one row (x, y, x², y², xy on luma), each blurred horizontally
 /// with edge clamping.
 fn moment_row(a: &RgbImage, b: &RgbImage, row: u32, k: &[f64; 11]) -> [Vec<f64>; 5] {
@@ -50,23 +79,18 @@ fn moment_row(a: &RgbImage, b: &RgbImage, row: u32, k: &[f64; 11]) -> [Vec<f64>;
     let (x, y) = (luma(a), luma(b));
     let w = x.len();
     let sources: [Vec<f64>; 5] = [
-        x.clone(),
-        y.clone(),
         x.iter().map(|v| v * v).collect(),
         y.iter().map(|v| v * v).collect(),
         x.iter().zip(&y).map(|(p, q)| p * q).collect(),
+        x,
+        y,
     ];
-    sources.map(|src| {
-        (0..w)
-            .map(|c| {
-                let mut acc = 0.0;
-                for (i, kv) in k.iter().enumerate() {
-                    acc += kv * src[(c + i).saturating_sub(5).min(w - 1)];
-                }
-                acc
-            })
-            .collect()
-    })
+    let [xx, yy, xy, x, y] = sources.map(|src| {
+        let mut out = vec![0.0; w];
+        blur_row(&src, k, &mut out);
+        out
+    });
+    [x, y, xx, yy, xy]
 }
 
 /// Sum of per-pixel SSIM over output rows `rows` (a band; bands are independent).
@@ -77,8 +101,9 @@ fn ssim_band(a: &RgbImage, b: &RgbImage, rows: std::ops::Range<usize>, k: &[f64;
     // Horizontally blurred moments of the ≤ 11 distinct rows the current window needs; a row
     // lives in slot `row % 11`, which is unique inside any 11-row window.
     let mut ring: Vec<(usize, [Vec<f64>; 5])> = vec![(usize::MAX, Default::default()); 11];
+    let mut m: [Vec<f64>; 5] = std::array::from_fn(|_| vec![0.0; w]);
+    let mut per_pixel = vec![0.0; w];
     let mut total = 0.0;
-    let mut m = [0.0f64; 5];
     for y in rows {
         let taps: [usize; 11] = std::array::from_fn(|i| (y + i).saturating_sub(5).min(h - 1));
         for &r in &taps {
@@ -86,22 +111,25 @@ fn ssim_band(a: &RgbImage, b: &RgbImage, rows: std::ops::Range<usize>, k: &[f64;
                 ring[r % 11] = (r, moment_row(a, b, r as u32, k));
             }
         }
-        let window: [&[Vec<f64>; 5]; 11] = std::array::from_fn(|i| &ring[taps[i] % 11].1);
-        for x in 0..w {
-            for (j, mj) in m.iter_mut().enumerate() {
-                let mut acc = 0.0;
-                for (i, kv) in k.iter().enumerate() {
-                    acc += kv * window[i][j][x];
+        // Vertical blur, tap by tap (vectorises; same order as the textbook loop).
+        for (j, mj) in m.iter_mut().enumerate() {
+            mj.fill(0.0);
+            for (i, kv) in k.iter().enumerate() {
+                for (o, v) in mj.iter_mut().zip(&ring[taps[i] % 11].1[j]) {
+                    *o += kv * v;
                 }
-                *mj = acc;
             }
-            let [ux, uy, sxx, syy, sxy] = m;
-            let vx = sxx - ux * ux;
-            let vy = syy - uy * uy;
-            let cov = sxy - ux * uy;
-            total += ((2.0 * ux * uy + c1) * (2.0 * cov + c2))
+        }
+        let [mx, my, sxx, syy, sxy] = &m;
+        for (x, out) in per_pixel.iter_mut().enumerate() {
+            let (ux, uy) = (mx[x], my[x]);
+            let vx = sxx[x] - ux * ux;
+            let vy = syy[x] - uy * uy;
+            let cov = sxy[x] - ux * uy;
+            *out = ((2.0 * ux * uy + c1) * (2.0 * cov + c2))
                 / ((ux * ux + uy * uy + c1) * (vx + vy + c2));
         }
+        total += per_pixel.iter().sum::<f64>();
     }
     total
 }
