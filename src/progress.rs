@@ -72,6 +72,8 @@ pub enum ProgressEvent {
         output: PathBuf,
         /// Peak signal-to-noise ratio of protected vs original, in dB.
         psnr_db: f64,
+        /// Structural similarity (luma) of protected vs original; 1 = identical.
+        ssim: f64,
     },
     /// One protected photo was exported (re-encoded into the user's folder).
     Exported {

@@ -197,6 +197,8 @@ fn json_mode_prints_events_and_a_summary() {
         ["started", "phase", "image-done", "finished", "summary"]
     );
     assert_eq!(lines[0]["total"], 1);
+    let ssim = lines[2]["ssim"].as_f64().unwrap();
+    assert!(ssim > 0.5 && ssim < 1.0, "image-done carries SSIM: {ssim}");
     assert_eq!(lines[4]["done"], 1);
     assert!(out.join("umang_by_Abhishek_Mudgal.png").is_file());
 }

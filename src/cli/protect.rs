@@ -208,11 +208,14 @@ pub fn run(args: ProtectArgs) -> u8 {
                 }
             }
             ProgressEvent::ImageDone {
-                output, psnr_db, ..
+                output,
+                psnr_db,
+                ssim,
+                ..
             } => {
                 if let Some(pb) = &pb {
                     pb.set_message(format!(
-                        "{} ({psnr_db:.1} dB)",
+                        "{} ({psnr_db:.1} dB, SSIM {ssim:.3})",
                         output.file_name().unwrap_or_default().to_string_lossy()
                     ));
                     pb.inc(1);

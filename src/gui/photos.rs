@@ -27,6 +27,8 @@ pub enum PhotoState {
         staged: PathBuf,
         /// PSNR against the original, dB.
         psnr_db: f64,
+        /// SSIM against the original (1 = identical).
+        ssim: f64,
     },
     /// Could not be protected.
     Failed(String),

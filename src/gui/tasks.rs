@@ -254,6 +254,7 @@ mod tests {
             source: PathBuf::from("a.jpg"),
             output: PathBuf::from("a.png"),
             psnr_db: 40.0,
+            ssim: 0.98,
         };
         p.apply(&done(0), t0 + Duration::from_secs(2));
         p.apply(

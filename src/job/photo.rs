@@ -117,6 +117,7 @@ pub fn protect_one(
         source: entry.path.clone(),
         output: output.to_path_buf(),
         psnr_db: stats.psnr_db,
+        ssim,
     });
     Outcome::Done(ImageRecord {
         source: entry.path.clone(),

@@ -126,12 +126,14 @@ impl App {
                 source,
                 output,
                 psnr_db,
+                ssim,
                 ..
             } => {
                 if let Some(i) = photos.index_of(source) {
                     photos.items[i].state = PhotoState::Done {
                         staged: output.clone(),
                         psnr_db: *psnr_db,
+                        ssim: *ssim,
                     };
                 }
             }

@@ -95,10 +95,10 @@ fn cell(ui: &mut egui::Ui, app: &App, i: usize) -> bool {
     let (symbol, color, tip): (&str, egui::Color32, String) = match &item.state {
         PhotoState::Waiting => ("", egui::Color32::TRANSPARENT, "Not protected yet".into()),
         PhotoState::Protecting => ("⏳", visuals.warn_fg_color, "Being protected…".into()),
-        PhotoState::Done { psnr_db, .. } => (
+        PhotoState::Done { psnr_db, ssim, .. } => (
             "✔",
             egui::Color32::from_rgb(60, 170, 90),
-            format!("Protected (PSNR {psnr_db:.1} dB). Click to compare."),
+            format!("Protected (PSNR {psnr_db:.1} dB, SSIM {ssim:.3}). Click to compare."),
         ),
         PhotoState::Failed(why) => (
             "✖",
