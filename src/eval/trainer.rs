@@ -95,7 +95,9 @@ pub fn train_arm(
         for i in (1..n).rev() {
             order.swap(i, rng.below(i as u64 + 1) as usize);
         }
-        let mut loss_sum = 0.0f32;
+        // The epoch's summed loss stays on the device: reading it every step would make a GPU
+        // wait for the host once per batch.
+        let mut loss_sum: Option<Tensor<1>> = None;
         for chunk in order.chunks(batch) {
             if cancel.is_cancelled() {
                 return Err(EvalError::Method(MethodError::Cancelled));
@@ -138,11 +140,11 @@ pub fn train_arm(
                 }
             }
             let Some((_, loss)) = best else { continue };
-            loss_sum += loss
-                .clone()
-                .inner()
-                .try_into_scalar::<f32>()
-                .unwrap_or(f32::NAN);
+            let detached = loss.clone().inner();
+            loss_sum = Some(match loss_sum {
+                Some(sum) => sum + detached,
+                None => detached,
+            });
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
             step += 1;
@@ -153,7 +155,9 @@ pub fn train_arm(
             arm: arm.to_string(),
             epoch: epoch as u32,
             epochs: cfg.epochs as u32,
-            train_loss: loss_sum / steps_per_epoch as f32,
+            train_loss: loss_sum
+                .map_or(0.0, |sum| sum.try_into_scalar::<f32>().unwrap_or(f32::NAN))
+                / steps_per_epoch as f32,
             test_accuracy: acc,
         });
     }
