@@ -79,9 +79,10 @@ pub enum MethodConfig {
     EmClass(EmConfig),
 }
 
+/// Error-minimizing noise: the one method here that measurably protects (EVALUATION.md).
 impl Default for MethodConfig {
     fn default() -> Self {
-        MethodConfig::Conv(ConvConfig::default())
+        MethodConfig::Em(EmConfig::default())
     }
 }
 
@@ -532,7 +533,7 @@ mod tests {
         let c: ProtectConfig = serde_json::from_str(r#"{"seed": 5}"#).unwrap();
         assert_eq!(c.seed, 5);
         assert_eq!(c.epsilon_255, 8.0);
-        assert_eq!(c.method.id(), MethodId::Conv);
+        assert_eq!(c.method.id(), MethodId::Em);
     }
 
     #[test]

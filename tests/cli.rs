@@ -120,7 +120,16 @@ fn a_failed_file_gives_exit_code_3_and_is_listed() {
     .unwrap();
     std::fs::write(album.join("broken.jpg"), b"not a jpeg").unwrap();
     let out = dir.path().join("out");
-    let o = unlearnable(&["protect", s(&album), "--out", s(&out), "--device", "cpu"]);
+    let o = unlearnable(&[
+        "protect",
+        s(&album),
+        "--out",
+        s(&out),
+        "--method",
+        "conv",
+        "--device",
+        "cpu",
+    ]);
     assert_eq!(o.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("broken.jpg"), "{stderr}");
@@ -131,6 +140,24 @@ fn a_failed_file_gives_exit_code_3_and_is_listed() {
         s(&album.join("broken.jpg"))
     );
     assert!(out.join("ok.png").is_file());
+}
+
+/// The default is error-minimizing noise, the method that measurably protects: one photo
+/// alone is refused with advice instead of getting a weaker method silently.
+#[test]
+fn the_default_method_is_em_and_a_single_photo_gets_advice_not_a_weaker_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = samples_dir().join("umang_by_Abhishek_Mudgal.jpg");
+    let out = dir.path().join("out");
+    let o = unlearnable(&["protect", s(&sample), "--out", s(&out), "--device", "cpu"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("em cannot protect"), "{stderr}");
+    assert!(
+        stderr.contains("at least 2") && stderr.contains("add photos"),
+        "{stderr}"
+    );
+    assert!(!out.join("umang_by_Abhishek_Mudgal.png").exists());
 }
 
 #[test]
@@ -222,6 +249,8 @@ fn rerunning_into_the_same_folder_never_overwrites_without_being_asked() {
         s(&sample),
         "--out",
         s(&out),
+        "--method",
+        "conv",
         "--device",
         "cpu",
         "--seed",
@@ -234,6 +263,8 @@ fn rerunning_into_the_same_folder_never_overwrites_without_being_asked() {
         s(&sample),
         "--out",
         s(&out),
+        "--method",
+        "conv",
         "--device",
         "cpu",
         "--seed",
@@ -248,6 +279,8 @@ fn rerunning_into_the_same_folder_never_overwrites_without_being_asked() {
         s(&sample),
         "--out",
         s(&out),
+        "--method",
+        "conv",
         "--device",
         "cpu",
         "--seed",
@@ -281,6 +314,8 @@ fn ctrl_c_cancels_cleanly_and_keeps_finished_files() {
             s(&album),
             "--out",
             s(&out),
+            "--method",
+            "conv",
             "--device",
             "cpu",
             "--json",

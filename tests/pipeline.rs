@@ -168,7 +168,7 @@ fn lossy_export_is_flagged_and_alpha_survives_png() {
     let s = run(
         vec![input.clone()],
         &dir.path().join("png"),
-        ProtectConfig::default(),
+        ProtectConfig::new(MethodId::Conv, Strength::Medium),
     );
     let out = image::open(&s.manifest.images[0].output)
         .unwrap()
@@ -181,7 +181,7 @@ fn lossy_export_is_flagged_and_alpha_survives_png() {
     );
     assert!(s.manifest.warnings.is_empty());
 
-    let mut cfg = ProtectConfig::default();
+    let mut cfg = ProtectConfig::new(MethodId::Conv, Strength::Medium);
     cfg.export.format = ExportFormat::Jpeg;
     let s = run(vec![input], &dir.path().join("jpg"), cfg);
     assert!(s.manifest.images[0].output.extension().unwrap() == "jpg");
@@ -304,7 +304,7 @@ fn location_and_serials_are_always_dropped_and_credit_only_on_request() {
 
     for format in [ExportFormat::Png, ExportFormat::Jpeg, ExportFormat::Webp] {
         for keep in [false, true] {
-            let mut cfg = ProtectConfig::default();
+            let mut cfg = ProtectConfig::new(MethodId::Conv, Strength::Medium);
             cfg.export.format = format;
             cfg.export.keep_copyright = keep;
             let s = run(

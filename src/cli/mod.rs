@@ -210,7 +210,7 @@ pub struct ProtectArgs {
     /// Output folder; sub-folders and file names are mirrored. Never inside an input folder.
     #[arg(short, long)]
     pub out: PathBuf,
-    /// Protection method (see `unlearnable methods`).
+    /// Protection method (see `unlearnable methods`) [default: em].
     #[arg(short, long, value_parser = parse_method)]
     pub method: Option<MethodId>,
     /// How strong the protection is (and how visible).

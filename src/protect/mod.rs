@@ -85,9 +85,9 @@ impl MethodId {
                  spot and remove."
             }
             MethodId::Conv => {
-                "Gives every group of photos its own secret blur pattern that models latch onto \
-                 instead of the content; instant, no training, strongest when each folder is one \
-                 subject (Sadasivan et al., 2023)."
+                "Gives every group of photos its own secret blur pattern (Sadasivan et al., 2023); \
+                 instant, no training, but kept within the invisible strength it barely protected \
+                 in our tests: the published result uses a much stronger, visible blur."
             }
             MethodId::Random => {
                 "Adds plain random grain of the same strength; it does NOT protect and exists only \

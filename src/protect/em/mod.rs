@@ -53,7 +53,8 @@ impl AlbumProtector for ErrorMinimizing {
                 method,
                 message: format!(
                     "it needs at least 2 readable photos in at least 2 groups, got {} photo(s) in {} group(s); \
-                     the conv method protects single photos",
+                     add photos (it learns from what the photos of an album share and how they differ); \
+                     the other methods run on single photos but protect far less in our tests (EVALUATION.md)",
                     set.images.len(),
                     set.num_classes
                 ),
