@@ -255,6 +255,7 @@ fn open_choose_protect_compare_export() {
     }
     assert!(out.join("manifest.json").exists());
     h.get_by_label("Export finished");
+    h.get_by_label_contains("Share these files as they are");
     assert_eq!(common::hash_tree(&photos), before, "originals untouched");
     no_partial_files(&out);
 }

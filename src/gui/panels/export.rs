@@ -7,6 +7,11 @@ use std::time::Instant;
 use crate::config::ExportFormat;
 use crate::gui::app::{App, Command};
 
+/// What the measurements (EVALUATION.md, defence table) mean for someone about to share.
+const SHARING_TIP: &str = "Share these files as they are. Everyday social-media compression keeps \
+     much of the protection; heavy compression or shrinking the photos to half their size \
+     removes most of it.";
+
 /// Draw the window if open.
 pub fn show(ctx: &egui::Context, app: &mut App, commands: &mut Vec<Command>) {
     if !app.export_window.open {
@@ -45,6 +50,9 @@ fn body(ui: &mut egui::Ui, app: &mut App, commands: &mut Vec<Command>) {
         }
         if let Some(m) = &summary.manifest_path {
             ui.small(format!("Settings and results: {}", m.display()));
+        }
+        if !summary.written.is_empty() {
+            ui.add(egui::Label::new(SHARING_TIP).wrap());
         }
         if !summary.failed.is_empty() {
             ui.colored_label(
