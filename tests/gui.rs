@@ -452,6 +452,26 @@ fn zoomed_out_panes_do_not_alias() {
     }
 }
 
+/// One photo with error-minimizing noise (the default): the panel says to add a photo before
+/// a run fails; a method that works on single photos shows no such hint.
+#[test]
+fn a_single_photo_with_em_gets_a_hint_to_add_photos() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = album(tmp.path(), 1, 32);
+    let mut h = harness();
+    h.state_mut().settings.method = MethodId::Em;
+    h.state_mut()
+        .handle(unlearnable::gui::app::Command::Open(vec![photos]));
+    wait_for(&mut h, "the photo list", 30, |a| a.photos.items.len() == 1);
+    h.get_by_label_contains("add at least one more photo");
+    h.state_mut().settings.method = MethodId::Random;
+    h.run_steps(2);
+    assert!(
+        h.query_by_label_contains("add at least one more photo")
+            .is_none()
+    );
+}
+
 /// A folder without photos is reported and forgotten; the photos opened before stay.
 #[test]
 fn opening_a_folder_without_photos_keeps_the_album_usable() {

@@ -238,6 +238,12 @@ fn protect_section(ui: &mut egui::Ui, app: &mut App, commands: &mut Vec<Command>
     {
         commands.push(Command::Protect);
     }
+    if app.photos.items.len() == 1 && app.settings.method.is_training_based() {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            "⚠ This method learns from several photos: add at least one more photo.",
+        );
+    }
     if let Some(run) = &app.last_run {
         let s = &run.manifest.summary;
         ui.add_space(6.0);
