@@ -105,6 +105,12 @@ impl MethodId {
     pub fn is_training_based(self) -> bool {
         matches!(self, MethodId::Em | MethodId::EmClass)
     }
+
+    /// Fewest readable photos the method can protect (training-based methods learn from how
+    /// photos differ, so they need at least two).
+    pub fn min_photos(self) -> usize {
+        if self.is_training_based() { 2 } else { 1 }
+    }
 }
 
 impl std::fmt::Display for MethodId {

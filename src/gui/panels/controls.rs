@@ -238,7 +238,7 @@ fn protect_section(ui: &mut egui::Ui, app: &mut App, commands: &mut Vec<Command>
     {
         commands.push(Command::Protect);
     }
-    if app.photos.items.len() == 1 && app.settings.method.is_training_based() {
+    if (1..app.settings.method.min_photos()).contains(&app.photos.items.len()) {
         ui.colored_label(
             ui.visuals().warn_fg_color,
             "⚠ This method learns from several photos: add at least one more photo.",

@@ -48,11 +48,12 @@ impl AlbumProtector for ErrorMinimizing {
 
     fn fit(&self, set: &TrainingSet, ctx: &MethodContext<'_>) -> Result<Fitted, MethodError> {
         let method = self.id().id();
-        if set.images.len() < 2 || set.num_classes < 2 {
+        let min_photos = self.id().min_photos();
+        if set.images.len() < min_photos || set.num_classes < 2 {
             return Err(MethodError::UnsuitableAlbum {
                 method,
                 message: format!(
-                    "it needs at least 2 readable photos in at least 2 groups, got {} photo(s) in {} group(s); \
+                    "it needs at least {min_photos} readable photos in at least 2 groups, got {} photo(s) in {} group(s); \
                      add photos (it learns from what the photos of an album share and how they differ); \
                      the other methods run on single photos but protect far less in our tests (EVALUATION.md)",
                     set.images.len(),
