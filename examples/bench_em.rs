@@ -38,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         images,
         labels: (0..n).map(|i| i % 10).collect(),
         num_classes: 10,
+        budgets: Vec::new(),
     };
     let cancel = CancelToken::new();
     let ctx = MethodContext {

@@ -4,8 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::device::Backend;
+use crate::imaging::BudgetConfig;
 use crate::model::SurrogateKind;
 use crate::protect::MethodId;
+use crate::protect::TransformConfig;
 
 /// One user-facing strength, mapped to a perturbation budget (oxipng-style presets).
 ///
@@ -77,6 +79,9 @@ pub enum MethodConfig {
     Em(EmConfig),
     /// Error-minimizing noise, one δ per class.
     EmClass(EmConfig),
+    /// Invisible, share-robust error-minimizing noise: luma only, texture-masked budget,
+    /// optimised through crops, resizing, JPEG, grayscale and noise.
+    Shield(ShieldConfig),
 }
 
 /// Error-minimizing noise: the one method here that measurably protects (EVALUATION.md).
@@ -94,6 +99,7 @@ impl MethodConfig {
             MethodId::Random => MethodConfig::Random(RandomConfig::default()),
             MethodId::Em => MethodConfig::Em(EmConfig::default()),
             MethodId::EmClass => MethodConfig::EmClass(EmConfig::default()),
+            MethodId::Shield => MethodConfig::Shield(ShieldConfig::default()),
         }
     }
 
@@ -104,6 +110,36 @@ impl MethodConfig {
             MethodConfig::Random(_) => MethodId::Random,
             MethodConfig::Em(_) => MethodId::Em,
             MethodConfig::EmClass(_) => MethodId::EmClass,
+            MethodConfig::Shield(_) => MethodId::Shield,
+        }
+    }
+
+    /// The surrogate-training settings of a training-based method (`None` for the others).
+    pub fn training(&self) -> Option<&EmConfig> {
+        match self {
+            MethodConfig::Em(c) | MethodConfig::EmClass(c) => Some(c),
+            MethodConfig::Shield(c) => Some(&c.train),
+            _ => None,
+        }
+    }
+
+    /// Mutable [`Self::training`].
+    pub fn training_mut(&mut self) -> Option<&mut EmConfig> {
+        match self {
+            MethodConfig::Em(c) | MethodConfig::EmClass(c) => Some(c),
+            MethodConfig::Shield(c) => Some(&mut c.train),
+            _ => None,
+        }
+    }
+
+    /// Round limit of a training-based method on `backend` (0 for the others).
+    pub fn max_rounds(&self, backend: Backend, epsilon: f32) -> u32 {
+        match self {
+            MethodConfig::Em(c) | MethodConfig::EmClass(c) => {
+                c.resolve(backend, epsilon).max_rounds
+            }
+            MethodConfig::Shield(c) => c.resolve(backend, epsilon).train.max_rounds,
+            _ => 0,
         }
     }
 }
@@ -296,6 +332,88 @@ impl EmConfig {
     }
 }
 
+/// Settings of the `shield` method: surrogate training as for error-minimizing noise (with
+/// their own presets, below), where the budget goes, and what the noise must survive.
+///
+/// | preset | working size CPU / GPU | δ-steps per round (K) | max rounds |
+/// |---|---|---|---|
+/// | `fast` | 96 / 160 | 5 | 4 |
+/// | `balanced` | 128 / 224 | 10 | 6 |
+/// | `thorough` | 160 / 224 | 20 | 12 |
+///
+/// Working sizes are multiples of 16 (JPEG's macroblock). `train.step_size_255` is not used:
+/// each step moves the pattern by `step_fraction` of the local budget.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShieldConfig {
+    /// Surrogate and optimisation settings (shared with `em`).
+    #[serde(flatten)]
+    pub train: EmConfig,
+    /// Step of the pattern per δ-step, as a fraction of the local budget.
+    pub step_fraction: f32,
+    /// How the budget is spread over each photo (texture mask, flat-area budget, RMS cap).
+    pub budget: BudgetConfig,
+    /// Transformations the noise is optimised through (and the surrogate trained on).
+    pub transforms: TransformConfig,
+}
+
+impl Default for ShieldConfig {
+    fn default() -> Self {
+        Self {
+            train: EmConfig {
+                stop_accuracy: 0.9,
+                batch_size: 64,
+                ..EmConfig::default()
+            },
+            step_fraction: 0.2,
+            budget: BudgetConfig::default(),
+            transforms: TransformConfig::default(),
+        }
+    }
+}
+
+/// [`ShieldConfig`] with every automatic value decided; recorded in the manifest.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResolvedShield {
+    /// Surrogate training and optimisation (`step_size` is the fraction of the local budget).
+    #[serde(flatten)]
+    pub train: ResolvedEm,
+    /// Budget spreading.
+    pub budget: BudgetConfig,
+    /// Transformations.
+    pub transforms: TransformConfig,
+}
+
+impl ShieldConfig {
+    /// Decide the automatic values for a backend and a budget `epsilon` (fraction).
+    pub fn resolve(&self, backend: Backend, epsilon: f32) -> ResolvedShield {
+        let gpu = backend != Backend::Cpu;
+        let (cpu_size, gpu_size, steps, rounds) = match self.train.quality {
+            Quality::Fast => (96, 160, 5, 4),
+            Quality::Balanced => (128, 224, 10, 6),
+            Quality::Thorough => (160, 224, 20, 12),
+        };
+        let mut train = self.train.resolve(backend, epsilon);
+        train.working_size =
+            self.train
+                .working_size
+                .unwrap_or(if gpu { gpu_size } else { cpu_size });
+        train.surrogate = self.train.surrogate.unwrap_or(if gpu {
+            SurrogateKind::Resnet18
+        } else {
+            SurrogateKind::SmallCnn
+        });
+        train.steps = self.train.steps.unwrap_or(steps);
+        train.max_rounds = self.train.max_rounds.unwrap_or(rounds);
+        train.step_size = self.step_fraction;
+        ResolvedShield {
+            train,
+            budget: self.budget.clone(),
+            transforms: self.transforms.clone(),
+        }
+    }
+}
+
 /// Output file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -471,7 +589,20 @@ impl ProtectConfig {
                 self.export.jpeg_quality
             ));
         }
-        if let MethodConfig::Em(e) | MethodConfig::EmClass(e) = &self.method {
+        if let MethodConfig::Shield(c) = &self.method {
+            c.budget.validate()?;
+            c.transforms.validate()?;
+            if !(c.step_fraction.is_finite() && c.step_fraction > 0.0 && c.step_fraction <= 1.0) {
+                return Err(format!(
+                    "shield step fraction must be in (0, 1], got {}",
+                    c.step_fraction
+                ));
+            }
+            if c.train.working_size.is_some_and(|w| w % 16 != 0) {
+                return Err("shield working size must be a multiple of 16 px".into());
+            }
+        }
+        if let Some(e) = self.method.training() {
             if e.working_size.is_some_and(|w| !(8..=1024).contains(&w)) {
                 return Err("EM working size must be 8–1024 px".into());
             }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::config::ProtectConfig;
+use crate::imaging::Visibility;
 use crate::protect::FitReport;
 
 /// One protected photo.
@@ -25,11 +26,10 @@ pub struct ImageRecord {
     pub working_size: [u32; 2],
     /// Largest change of any channel actually written, in 1/255 units (≤ ε).
     pub epsilon_used_255: u8,
-    /// PSNR of the written pixels against the original, in dB (100 = identical).
-    pub psnr_db: f64,
-    /// SSIM (luma, 11×11 Gaussian window) of the written pixels against the original; 1 =
-    /// identical.
-    pub ssim: f64,
+    /// How visible the change is, measured on the written pixels against the original: PSNR,
+    /// SSIM (luma and per channel), colour cast and flat-area noise (stored as flat fields).
+    #[serde(flatten)]
+    pub visibility: Visibility,
     /// Whether EXIF orientation was applied (the output is stored upright).
     pub rotated: bool,
     /// Colour type of the original, e.g. `Rgb8`, `L16`, `Rgba8`.
@@ -64,6 +64,14 @@ pub struct Summary {
     pub mean_ssim: Option<f64>,
     /// Lowest SSIM over written photos: the most visibly changed structure.
     pub worst_ssim: Option<f64>,
+    /// Mean colour cast (CIEDE2000 of the blurred photos) over written photos.
+    pub mean_cast_de00: Option<f64>,
+    /// Highest 99th-percentile colour cast of any written photo.
+    pub worst_cast_de00_p99: Option<f64>,
+    /// Mean flat-area noise (RMS, 1/255 units) over written photos.
+    pub mean_flat_noise_255: Option<f64>,
+    /// Highest flat-area noise of any written photo.
+    pub worst_flat_noise_255: Option<f64>,
     /// Wall-clock seconds.
     pub seconds: f64,
 }

@@ -5,6 +5,8 @@ use std::sync::mpsc::Sender;
 
 use serde::Serialize;
 
+use crate::imaging::Visibility;
+
 /// Something that happened during a job. Events arrive in order for a given image; images
 /// may finish out of order.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -70,10 +72,10 @@ pub enum ProgressEvent {
         source: PathBuf,
         /// Written file.
         output: PathBuf,
-        /// Peak signal-to-noise ratio of protected vs original, in dB.
-        psnr_db: f64,
-        /// Structural similarity (luma) of protected vs original; 1 = identical.
-        ssim: f64,
+        /// How visible the change is: PSNR, SSIM (luma and per channel), colour cast and
+        /// flat-area noise of protected vs original (flat fields in JSON).
+        #[serde(flatten)]
+        visibility: Visibility,
     },
     /// One protected photo was exported (re-encoded into the user's folder).
     Exported {

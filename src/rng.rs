@@ -65,6 +65,13 @@ impl Rng {
         lo + (hi - lo) * self.next_f32()
     }
 
+    /// Standard normal (Box–Muller; one of the pair is discarded, which keeps the state simple).
+    pub fn normal(&mut self) -> f32 {
+        let u1 = (self.next_f32() + 1.0 / (1u64 << 25) as f32).min(1.0);
+        let u2 = self.next_f32();
+        (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+    }
+
     /// Uniform integer in `0..n` (`n > 0`), by rejection so there is no modulo bias.
     pub fn below(&mut self, n: u64) -> u64 {
         assert!(n > 0, "Rng::below(0)");

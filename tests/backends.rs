@@ -85,6 +85,7 @@ fn error_minimizing_noise_agrees_between_cpu_and_wgpu() {
         images,
         labels: (0..8).map(|i| i % 2).collect(),
         num_classes: 2,
+        budgets: Vec::new(),
     };
     let cfg = EmConfig {
         quality: Quality::Fast,

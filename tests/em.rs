@@ -173,10 +173,10 @@ fn same_seed_same_bytes_other_seed_other_noise_on_real_photos() {
         // Regression: on a handful of distinct photos the surrogate saturates quickly; the
         // perturbation must still use its budget instead of staying near zero.
         assert!(
-            ra.psnr_db < 40.0,
+            ra.visibility.psnr_db < 40.0,
             "{}: PSNR {} dB means almost no perturbation",
             ra.output.display(),
-            ra.psnr_db
+            ra.visibility.psnr_db
         );
     }
 }

@@ -60,14 +60,14 @@ fn written_samples_stay_within_epsilon_for_every_method_and_strength() {
             assert_eq!(worst, eps, "{method} uses its budget somewhere");
             for rec in &s.manifest.images {
                 assert!(
-                    rec.psnr_db > 20.0 && rec.psnr_db < 60.0,
+                    rec.visibility.psnr_db > 20.0 && rec.visibility.psnr_db < 60.0,
                     "{method}: psnr {}",
-                    rec.psnr_db
+                    rec.visibility.psnr_db
                 );
                 assert!(
-                    rec.ssim > 0.3 && rec.ssim < 1.0,
+                    rec.visibility.ssim > 0.3 && rec.visibility.ssim < 1.0,
                     "{method}: ssim {}",
-                    rec.ssim
+                    rec.visibility.ssim
                 );
             }
             let sum = &s.manifest.summary;

@@ -6,7 +6,7 @@ use super::{
     DeviceArg, EXIT_CANCELLED, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, QualityArg, StrengthArg,
     SurrogateArg, parse_method,
 };
-use crate::config::{MethodConfig, ProtectConfig};
+use crate::config::ProtectConfig;
 use crate::error::{EvalError, MethodError};
 use crate::eval::{self, EvalConfig};
 use crate::progress::ProgressEvent;
@@ -15,7 +15,7 @@ use crate::protect::MethodId;
 /// Arguments of `unlearnable evaluate`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Defences: grayscale, jpeg10, jpeg75, jpeg:Q, bits2, bits:N, downscale2, rescale:F, \
+    after_help = "Defences: grayscale, share (half size + JPEG 75), jpeg10, jpeg75, jpeg:Q, bits2, bits:N, downscale2, rescale:F, \
 ueraser-lite, ueraser-max, adv4 (adversarial training, ε = 4/255; adv:E; slow); combine with '+', e.g. grayscale+jpeg75. 'none' is the undefended arm."
 )]
 pub struct EvaluateArgs {
@@ -75,10 +75,16 @@ pub struct EvaluateArgs {
     /// data, scale and seed).
     #[arg(long)]
     pub no_clean_arm: bool,
-    /// Also train on the clean data under this defence (repeatable): the reference a defended
-    /// protected arm is read against, since a defence alone costs accuracy too.
+    /// Also train on the clean data under this defence (repeatable; `same` for every
+    /// `--defence`): the reference a defended protected arm is read against, since a defence
+    /// alone costs accuracy too. The report shows the gap to it.
     #[arg(long = "clean-defence")]
     pub clean_defences: Vec<String>,
+    /// Real-photo protocol: protect and defend the photos at their native size, then train on
+    /// random-resized crops + flips of this side (px), testing on the clean test photos
+    /// resized to it (e.g. 64 on a CPU, 112–224 on a GPU).
+    #[arg(long)]
+    pub train_size: Option<u32>,
     /// Folder for report.json, report.md and accuracy.png.
     #[arg(long)]
     pub report: PathBuf,
@@ -88,9 +94,7 @@ pub struct EvaluateArgs {
 pub fn run(args: EvaluateArgs) -> u8 {
     let mut protect = ProtectConfig::new(args.method, args.strength.into());
     protect.seed = args.seed;
-    if let (MethodConfig::Em(em) | MethodConfig::EmClass(em), Some(q)) =
-        (&mut protect.method, args.quality)
-    {
+    if let (Some(em), Some(q)) = (protect.method.training_mut(), args.quality) {
         em.quality = q.into();
     }
     // Unset scale knobs come from the library's presets: the CPU protocol for labelled data,
@@ -109,6 +113,7 @@ pub fn run(args: EvaluateArgs) -> u8 {
         seed: args.seed,
         clean_arm: !args.no_clean_arm,
         clean_defences: args.clean_defences,
+        train_size: args.train_size.map(|t| t.clamp(8, 1024)),
         ..EvalConfig::default()
     };
     let cancel = crate::CancelToken::new();

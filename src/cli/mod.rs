@@ -247,7 +247,7 @@ pub struct ProtectArgs {
     /// the square side for em/em-class (default from --quality).
     #[arg(long)]
     pub working_size: Option<u32>,
-    /// Speed/quality preset of training-based methods (em, em-class).
+    /// Speed/quality preset of training-based methods (em, em-class, shield).
     #[arg(short, long, value_enum)]
     pub quality: Option<QualityArg>,
     /// Surrogate network of training-based methods.

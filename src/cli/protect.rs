@@ -61,7 +61,7 @@ pub fn build_config(args: &ProtectArgs) -> anyhow::Result<ProtectConfig> {
     if let Some(w) = args.working_size {
         cfg.working_size = w;
     }
-    if let MethodConfig::Em(em) | MethodConfig::EmClass(em) = &mut cfg.method {
+    if let Some(em) = cfg.method.training_mut() {
         if let Some(q) = args.quality {
             em.quality = q.into();
         }
@@ -208,15 +208,13 @@ pub fn run(args: ProtectArgs) -> u8 {
                 }
             }
             ProgressEvent::ImageDone {
-                output,
-                psnr_db,
-                ssim,
-                ..
+                output, visibility, ..
             } => {
                 if let Some(pb) = &pb {
                     pb.set_message(format!(
-                        "{} ({psnr_db:.1} dB, SSIM {ssim:.3})",
-                        output.file_name().unwrap_or_default().to_string_lossy()
+                        "{} ({})",
+                        output.file_name().unwrap_or_default().to_string_lossy(),
+                        visibility_words(visibility)
                     ));
                     pb.inc(1);
                 }
@@ -258,6 +256,12 @@ pub fn run(args: ProtectArgs) -> u8 {
                     .zip(s.mean_ssim)
                     .map(|(p, q)| format!(", mean PSNR {p:.1} dB, SSIM {q:.3}"))
                     .unwrap_or_default();
+                let seen = s
+                    .mean_cast_de00
+                    .zip(s.mean_flat_noise_255)
+                    .map(|(c, f)| format!(", colour cast ΔE {c:.2}, flat-area noise {f:.1}/255"))
+                    .unwrap_or_default();
+                let psnr = psnr + &seen;
                 eprintln!(
                     "{} protected, {} failed{}{psnr} in {:.1} s. Manifest: {}",
                     s.done,
@@ -288,4 +292,12 @@ pub fn run(args: ProtectArgs) -> u8 {
             }
         }
     }
+}
+
+/// The visibility figures of one photo in a few words.
+fn visibility_words(v: &crate::imaging::Visibility) -> String {
+    format!(
+        "{:.1} dB, SSIM {:.3}, cast ΔE {:.2}, flat noise {:.1}/255",
+        v.psnr_db, v.ssim, v.cast_de00, v.flat_noise_255
+    )
 }

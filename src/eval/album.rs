@@ -15,7 +15,7 @@ use crate::cancel::CancelToken;
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::error::EvalError;
 use crate::imaging::planar::square_copy;
-use crate::imaging::{Planar, load_photo, psnr_db, scan, ssim_luma};
+use crate::imaging::{Planar, load_photo, scan};
 use crate::labels::look_alike_groups;
 use crate::model::SurrogateKind;
 use crate::progress::{ProgressEvent, ProgressSink};
@@ -44,7 +44,12 @@ impl Default for AlbumEval {
     fn default() -> Self {
         Self {
             eval: EvalConfig {
-                defences: vec!["none".into(), "jpeg75".into(), "downscale2".into()],
+                defences: vec![
+                    "none".into(),
+                    "share".into(),
+                    "jpeg75".into(),
+                    "downscale2".into(),
+                ],
                 epochs: 12,
                 model: SurrogateKind::SmallCnn,
                 batch_size: 32,
@@ -179,7 +184,7 @@ pub fn run_album(
         total: train_x.len(),
     });
     let protected = protect_in_memory(&train_x, &train_y, k, &ec.protect, &device, events, cancel)?;
-    let visibility = Visibility::measure(&train_x, &protected, psnr_db, ssim_luma);
+    let visibility = Visibility::measure(&train_x, &protected);
     events.emit(ProgressEvent::Phase {
         name: "checking".into(),
         total: (combos.len() + clean_combos.len() + 1) * ec.epochs,
@@ -230,6 +235,7 @@ pub fn defence_words(defence: &str) -> String {
         "jpeg10" => "after heavy JPEG compression (quality 10)".into(),
         "downscale2" => "after being shrunk to half size and enlarged again".into(),
         "grayscale" => "after conversion to black and white".into(),
+        "share" => "after sharing on the web (half size, JPEG quality 75)".into(),
         other => format!("after “{other}”"),
     }
 }

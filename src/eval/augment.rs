@@ -1,8 +1,24 @@
 //! Training-time augmentations on planar images, all seeded: the standard CIFAR recipe
-//! (random crop with 4-px zero padding + horizontal flip) and UEraser-lite.
+//! (random crop with 4-px zero padding + horizontal flip), the standard photo recipe
+//! (random-resized crop + flip) and UEraser-lite.
 
 use crate::imaging::Planar;
+use crate::imaging::resample::resample_region;
 use crate::rng::Rng;
+
+/// Random-resized crop (a share `scale` of the area, aspect ratio 3/4–4/3, as torchvision's
+/// `RandomResizedCrop`) resampled to `out × out`, then a horizontal flip with probability ½.
+pub fn random_resized_crop(p: &Planar, out: usize, scale: [f32; 2], rng: &mut Rng) -> Planar {
+    let (w, h) = (p.width as f32, p.height as f32);
+    let area = rng.uniform(scale[0], scale[1]) * w * h;
+    let aspect = rng.uniform((0.75f32).ln(), (4.0f32 / 3.0).ln()).exp();
+    let cw = (area * aspect).sqrt().min(w);
+    let ch = (area / aspect).sqrt().min(h);
+    let x0 = rng.uniform(0.0, w - cw);
+    let y0 = rng.uniform(0.0, h - ch);
+    let flip = rng.below(2) == 1;
+    resample_region(p, (x0, y0, cw, ch), out, out, flip)
+}
 
 /// Random crop with `pad` pixels of zero padding, then a horizontal flip with probability ½.
 pub fn crop_flip(p: &Planar, pad: usize, rng: &mut Rng) -> Planar {
@@ -126,6 +142,18 @@ pub fn ueraser(p: &Planar, rng: &mut Rng) -> Planar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn random_resized_crops_have_the_output_size_and_stay_in_range() {
+        let mut r = Rng::new(2);
+        let mut p = Planar::zeros(40, 30);
+        p.data.iter_mut().for_each(|v| *v = r.next_f32());
+        for _ in 0..10 {
+            let c = random_resized_crop(&p, 16, [0.35, 1.0], &mut r);
+            assert_eq!((c.width, c.height), (16, 16));
+            assert!(c.data.iter().all(|v| (-1e-5..=1.0 + 1e-5).contains(v)));
+        }
+    }
 
     fn ramp() -> Planar {
         let mut p = Planar::zeros(8, 6);

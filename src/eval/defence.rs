@@ -34,6 +34,10 @@ pub enum Defence {
         /// Augmented copies per batch (1 = lite).
         repeats: u32,
     },
+    /// What sharing on the web does: downscale ×2, JPEG at quality 75 at that size, and (so
+    /// the training pipeline sees the usual size) back up. The downscale keeps the shortcut's
+    /// low frequencies only; the JPEG removes fine grain.
+    Share,
     /// Adversarial training (Madry et al. 2018; the strongest known defence against EM, and
     /// expensive: every step first attacks the batch). Each batch is replaced by its PGD
     /// adversarial version within `eps_255`/255 (L∞, 5 steps of 2.5·ε/5) before the update.
@@ -54,6 +58,7 @@ impl Defence {
         };
         let d = match s {
             "grayscale" | "greyscale" | "gray" => Defence::Grayscale,
+            "share" => Defence::Share,
             "ueraser-lite" | "ueraser" => Defence::Ueraser { repeats: 1 },
             "ueraser-max" => Defence::Ueraser { repeats: 5 },
             _ if s.starts_with("jpeg") => Defence::Jpeg {
@@ -76,7 +81,7 @@ impl Defence {
             },
             _ => {
                 return Err(format!(
-                    "unknown defence '{s}'; use grayscale, jpeg10, jpeg75, jpeg:Q, bits2, bits:N, downscale2, rescale:F, ueraser-lite, ueraser-max, adv4, adv:E"
+                    "unknown defence '{s}'; use grayscale, share, jpeg10, jpeg75, jpeg:Q, bits2, bits:N, downscale2, rescale:F, ueraser-lite, ueraser-max, adv4, adv:E"
                 ));
             }
         };
@@ -87,6 +92,7 @@ impl Defence {
     pub fn name(&self) -> String {
         match self {
             Defence::Grayscale => "grayscale".into(),
+            Defence::Share => "share".into(),
             Defence::Jpeg { quality } => format!("jpeg{quality}"),
             Defence::BitDepth { bits } => format!("bits{bits}"),
             Defence::Rescale { factor } => format!("downscale{factor}"),
@@ -131,6 +137,17 @@ impl Defence {
                     image::imageops::FilterType::Triangle,
                 );
                 image::imageops::resize(&small, w, h, image::imageops::FilterType::Triangle)
+            }
+            Defence::Share => {
+                let (w, h) = img.dimensions();
+                let small = image::imageops::resize(
+                    img,
+                    w.div_ceil(2).max(1),
+                    h.div_ceil(2).max(1),
+                    image::imageops::FilterType::Triangle,
+                );
+                let shared = jpeg_round_trip(&small, 75);
+                image::imageops::resize(&shared, w, h, image::imageops::FilterType::Triangle)
             }
             Defence::Ueraser { .. } | Defence::Adversarial { .. } => img.clone(),
         }
@@ -188,6 +205,7 @@ mod tests {
     fn parsing_round_trips_names() {
         for s in [
             "grayscale",
+            "share",
             "jpeg10",
             "jpeg75",
             "bits2",
@@ -224,5 +242,10 @@ mod tests {
         assert_eq!(r.dimensions(), (16, 16));
         assert_ne!(r, img());
         assert_eq!(Defence::Ueraser { repeats: 1 }.apply(&img()), img());
+        // Sharing is the downscale and the JPEG together: different from either alone.
+        let sh = Defence::Share.apply(&img());
+        assert_eq!(sh.dimensions(), (16, 16));
+        assert_ne!(sh, r);
+        assert_ne!(sh, j);
     }
 }

@@ -9,8 +9,9 @@ use crate::cancel::CancelToken;
 use crate::config::ProtectConfig;
 use crate::device::ComputeDevice;
 use crate::error::EvalError;
-use crate::imaging::planar::{square_copy, working_copy};
-use crate::imaging::{AlbumEntry, apply_delta};
+use crate::imaging::planar::working_copy;
+use crate::imaging::{AlbumEntry, apply_delta, apply_perturbation};
+use crate::job::working_copy_for_training;
 use crate::progress::ProgressSink;
 use crate::protect::{self, Method, MethodContext, TrainingSet};
 
@@ -57,16 +58,25 @@ pub fn protect_in_memory(
                 .min()
                 .unwrap_or(1);
             let side = m.working_size(device).min(short).max(1);
+            let copies: Vec<_> = images
+                .iter()
+                .map(|i| working_copy_for_training(i, side, eps, m.budget()))
+                .collect();
             let set = TrainingSet {
-                images: images.iter().map(|i| square_copy(i, side)).collect(),
+                images: copies.iter().map(|c| c.image.clone()).collect(),
                 labels: labels.to_vec(),
                 num_classes,
+                budgets: copies
+                    .into_iter()
+                    .map(|c| c.budget)
+                    .filter(|b| !b.is_empty())
+                    .collect(),
             };
             let fitted = m.fit(&set, &ctx)?;
             Ok(images
                 .iter()
                 .zip(&fitted.deltas)
-                .map(|(img, d)| apply_delta(img, d, eps).0)
+                .map(|(img, d)| apply_perturbation(img, d, eps, m.budget()).0)
                 .collect())
         }
     }

@@ -25,7 +25,7 @@ use crate::config::ProtectConfig;
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::error::EvalError;
 use crate::imaging::planar::square_copy;
-use crate::imaging::{Planar, load_photo, psnr_db, ssim_luma};
+use crate::imaging::{Planar, load_photo};
 use crate::model::SurrogateKind;
 use crate::progress::{ProgressEvent, ProgressSink};
 
@@ -60,8 +60,16 @@ pub struct EvalConfig {
     /// already measured with the same data and seed: it is deterministic).
     pub clean_arm: bool,
     /// Defence combinations to train the *clean* data under as well: the reference for a
-    /// defended protected arm is the clean model under the same defence.
+    /// defended protected arm is the clean model under the same defence (`same`: every
+    /// combination of `defences`).
     pub clean_defences: Vec<String>,
+    /// The real-photo protocol: protect (and defend) the photos at their native size, then
+    /// train the classifier on random-resized crops of this side (px), as image-training
+    /// recipes do, and test on the clean test photos resized to it. `None`: the CIFAR
+    /// protocol (square copies of at most 64 px, padded random crops).
+    pub train_size: Option<u32>,
+    /// Share of the area a random-resized crop keeps, `[min, max]` (real-photo protocol).
+    pub crop_scale: [f32; 2],
 }
 
 impl Default for EvalConfig {
@@ -80,6 +88,8 @@ impl Default for EvalConfig {
             seed: 0,
             clean_arm: true,
             clean_defences: Vec::new(),
+            train_size: None,
+            crop_scale: [0.35, 1.0],
         }
     }
 }
@@ -95,8 +105,14 @@ pub struct Split {
 }
 
 /// Load `root/<split>/<class>/*`, the first `per_class` files of each class in sorted order.
-/// Images are brought to one square size (the smallest short side found, at most 64 px).
-pub fn load_split(root: &Path, split: &str, per_class: usize) -> Result<Split, EvalError> {
+/// Images are brought to one square size (the smallest short side found, at most 64 px), or
+/// kept at their native size with `native`.
+pub fn load_split(
+    root: &Path,
+    split: &str,
+    per_class: usize,
+    native: bool,
+) -> Result<Split, EvalError> {
     let dir = root.join(split);
     let mut classes: Vec<String> = std::fs::read_dir(&dir)
         .map_err(|e| EvalError::Data(format!("cannot list {}: {e}", dir.display())))?
@@ -130,6 +146,13 @@ pub fn load_split(root: &Path, split: &str, per_class: usize) -> Result<Split, E
             labels.push(label);
         }
     }
+    if native {
+        return Ok(Split {
+            images: photos,
+            labels,
+            classes,
+        });
+    }
     let side = photos
         .iter()
         .map(|p| p.width().min(p.height()))
@@ -161,6 +184,15 @@ fn parse_combos(defences: &[String]) -> Result<Vec<Vec<Defence>>, EvalError> {
         .collect()
 }
 
+/// The clean-defence combinations: `same` stands for every protected-arm defence.
+fn clean_combo_names(cfg: &EvalConfig) -> Vec<String> {
+    if cfg.clean_defences.iter().any(|d| d == "same") {
+        cfg.defences.clone()
+    } else {
+        cfg.clean_defences.clone()
+    }
+}
+
 /// Run the whole experiment.
 pub fn run(
     data: &Path,
@@ -172,10 +204,11 @@ pub fn run(
     let started = Instant::now();
     cfg.protect.validate().map_err(EvalError::Data)?;
     let combos = parse_combos(&cfg.defences)?;
-    let clean_combos = parse_combos(&cfg.clean_defences)?;
+    let clean_combos = parse_combos(&clean_combo_names(cfg))?;
     let device = ComputeDevice::select(device)?;
-    let train = load_split(data, "train", cfg.train_per_class)?;
-    let test = load_split(data, "test", cfg.test_per_class)?;
+    let native = cfg.train_size.is_some();
+    let train = load_split(data, "train", cfg.train_per_class, native)?;
+    let test = load_split(data, "test", cfg.test_per_class, native)?;
     if train.classes != test.classes {
         return Err(EvalError::Data(
             "train and test have different class folders".into(),
@@ -195,9 +228,9 @@ pub fn run(
         events,
         cancel,
     )?;
-    let visibility = Visibility::measure(&train.images, &protected, psnr_db, ssim_luma);
+    let visibility = Visibility::measure(&train.images, &protected);
 
-    let arms = run_arms(
+    let mut arms = run_arms(
         &train.images,
         &protected,
         &train.labels,
@@ -210,13 +243,16 @@ pub fn run(
         events,
         cancel,
     )?;
+    report::link_references(&mut arms);
     Ok(EvalReport {
         app: format!("unlearnable {}", env!("CARGO_PKG_VERSION")),
         data: data.display().to_string(),
         classes: train.classes,
         train_images: train.images.len(),
         test_images: test.images.len(),
-        image_size: train.images.first().map(|i| i.width()).unwrap_or(0),
+        image_size: cfg
+            .train_size
+            .unwrap_or_else(|| train.images.first().map(|i| i.width()).unwrap_or(0)),
         device: device.summary(),
         config: cfg.clone(),
         visibility,
@@ -242,8 +278,27 @@ fn run_arms(
     events: &dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Result<Vec<ArmReport>, EvalError> {
-    let to_planar = |v: &[RgbImage]| v.iter().map(Planar::from_rgb8).collect::<Vec<_>>();
-    let test_x = to_planar(test);
+    // What the classifier is given: the images as they are (CIFAR protocol), or squares of
+    // 1.5× the training side that random-resized crops are cut from (real-photo protocol;
+    // test photos go straight to the training side).
+    let resized = |img: &RgbImage, side: u32| {
+        Planar::from_rgb8(&image::imageops::resize(
+            img,
+            side,
+            side,
+            image::imageops::FilterType::Triangle,
+        ))
+    };
+    let to_planar = |v: &[RgbImage]| -> Vec<Planar> {
+        match cfg.train_size {
+            Some(t) => v.iter().map(|i| resized(i, t * 3 / 2)).collect(),
+            None => v.iter().map(Planar::from_rgb8).collect(),
+        }
+    };
+    let test_x: Vec<Planar> = match cfg.train_size {
+        Some(t) => test.iter().map(|i| resized(i, t)).collect(),
+        None => test.iter().map(Planar::from_rgb8).collect(),
+    };
     let mut arms = Vec::new();
     let mut plan: Vec<(String, Vec<Defence>, bool)> = Vec::new();
     if cfg.clean_arm {

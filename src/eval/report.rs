@@ -10,7 +10,7 @@ use super::EvalConfig;
 use crate::error::EvalError;
 use crate::imaging::write_atomically;
 
-/// How visible the protection is on the training images.
+/// How visible the protection is on the training images (at the size it was protected at).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Visibility {
     /// Mean PSNR (dB).
@@ -21,35 +21,49 @@ pub struct Visibility {
     pub ssim_mean: f64,
     /// Lowest SSIM.
     pub ssim_worst: f64,
-    /// `[PSNR dB, SSIM]` of every training image, in training-set order.
-    pub per_image: Vec<[f64; 2]>,
+    /// Mean colour cast (CIEDE2000 of the blurred images).
+    pub cast_mean: f64,
+    /// Highest 99th-percentile colour cast of any image.
+    pub cast_p99_worst: f64,
+    /// Mean flat-area noise (RMS, 1/255 units).
+    pub flat_noise_mean: f64,
+    /// Highest flat-area noise of any image.
+    pub flat_noise_worst: f64,
+    /// `[PSNR dB, SSIM, cast ΔE00, flat-area noise /255]` of every training image, in
+    /// training-set order.
+    pub per_image: Vec<[f64; 4]>,
 }
 
 impl Visibility {
-    /// Measure clean against protected images with the given metrics.
-    pub fn measure(
-        clean: &[RgbImage],
-        protected: &[RgbImage],
-        psnr: fn(&RgbImage, &RgbImage) -> f64,
-        ssim: fn(&RgbImage, &RgbImage) -> f64,
-    ) -> Self {
-        let p: Vec<f64> = clean
-            .iter()
+    /// Measure clean against protected images (in parallel).
+    pub fn measure(clean: &[RgbImage], protected: &[RgbImage]) -> Self {
+        use rayon::prelude::*;
+        let all: Vec<crate::imaging::Visibility> = clean
+            .par_iter()
             .zip(protected)
-            .map(|(a, b)| psnr(a, b))
+            .map(|(a, b)| crate::imaging::visibility::measure(a, b))
             .collect();
-        let s: Vec<f64> = clean
-            .iter()
-            .zip(protected)
-            .map(|(a, b)| ssim(a, b))
-            .collect();
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let figure = |f: fn(&crate::imaging::Visibility) -> f64, higher_is_worse| {
+            crate::imaging::visibility::mean_and_worst(all.iter().map(f), higher_is_worse)
+        };
+        let (psnr_mean, psnr_worst) = figure(|v| v.psnr_db, false);
+        let (ssim_mean, ssim_worst) = figure(|v| v.ssim, false);
+        let (cast_mean, _) = figure(|v| v.cast_de00, true);
+        let (_, cast_p99_worst) = figure(|v| v.cast_de00_p99, true);
+        let (flat_noise_mean, flat_noise_worst) = figure(|v| v.flat_noise_255, true);
         Self {
-            psnr_mean: mean(&p),
-            psnr_worst: p.iter().copied().fold(f64::INFINITY, f64::min),
-            ssim_mean: mean(&s),
-            ssim_worst: s.iter().copied().fold(f64::INFINITY, f64::min),
-            per_image: p.iter().zip(&s).map(|(a, b)| [*a, *b]).collect(),
+            psnr_mean,
+            psnr_worst,
+            ssim_mean,
+            ssim_worst,
+            cast_mean,
+            cast_p99_worst,
+            flat_noise_mean,
+            flat_noise_worst,
+            per_image: all
+                .iter()
+                .map(|v| [v.psnr_db, v.ssim, v.cast_de00, v.flat_noise_255])
+                .collect(),
         }
     }
 }
@@ -69,6 +83,11 @@ pub struct ArmReport {
     pub peak_test_acc: f32,
     /// Clean test accuracy after each epoch.
     pub curve: Vec<f32>,
+    /// Protected arms: final accuracy of the clean model under the same defence, when that
+    /// arm was trained (the reference a defended protected arm is read against).
+    pub clean_reference: Option<f32>,
+    /// Protected arms: `clean_reference − final_test_acc`, the protection that is left.
+    pub gap: Option<f32>,
 }
 
 impl ArmReport {
@@ -81,6 +100,23 @@ impl ArmReport {
             final_test_acc: curve.last().copied().unwrap_or(0.0),
             peak_test_acc: curve.iter().copied().fold(0.0, f32::max),
             curve,
+            clean_reference: None,
+            gap: None,
+        }
+    }
+}
+
+/// Fill each protected arm's clean reference (the clean arm with the same defence) and gap.
+pub fn link_references(arms: &mut [ArmReport]) {
+    let clean: Vec<(String, f32)> = arms
+        .iter()
+        .filter(|a| !a.protected)
+        .map(|a| (a.defence.clone(), a.final_test_acc))
+        .collect();
+    for a in arms.iter_mut().filter(|a| a.protected) {
+        if let Some((_, acc)) = clean.iter().find(|(d, _)| *d == a.defence) {
+            a.clean_reference = Some(*acc);
+            a.gap = Some(acc - a.final_test_acc);
         }
     }
 }
@@ -136,22 +172,31 @@ impl EvalReport {
                 "**Album mode — a proxy.** {l} Test photos are held-out clean originals; the model is small and the copies are tiny, so treat the numbers as an indication, not a guarantee.\n\n"
             );
         }
-        s += "| arm | defence | final test acc | peak test acc |\n|---|---|---|---|\n";
+        s += "| arm | defence | final test acc | peak test acc | clean, same defence | gap |\n|---|---|---|---|---|---|\n";
+        let pct = |v: Option<f32>| v.map_or("–".to_string(), |v| format!("{:.1} %", v * 100.0));
         for a in &self.arms {
             s += &format!(
-                "| {} | {} | {:.1} % | {:.1} % |\n",
+                "| {} | {} | {:.1} % | {:.1} % | {} | {} |\n",
                 a.name,
                 a.defence,
                 a.final_test_acc * 100.0,
-                a.peak_test_acc * 100.0
+                a.peak_test_acc * 100.0,
+                pct(a.clean_reference),
+                a.gap
+                    .map_or("–".to_string(), |g| format!("{:+.1} pt", g * 100.0))
             );
         }
+        let v = &self.visibility;
         s += &format!(
-            "\nVisibility of the protection: PSNR {:.1} dB mean ({:.1} dB worst), SSIM {:.3} mean ({:.3} worst).\n\nLower test accuracy on protected data means stronger protection; a model trained on clean data is the reference.\n",
-            self.visibility.psnr_mean,
-            self.visibility.psnr_worst,
-            self.visibility.ssim_mean,
-            self.visibility.ssim_worst
+            "\nVisibility of the protection: PSNR {:.1} dB mean ({:.1} dB worst), SSIM {:.3} mean ({:.3} worst), colour cast ΔE00 {:.2} mean ({:.2} worst p99), flat-area noise {:.2}/255 mean ({:.2} worst).\n\nLower test accuracy on protected data means stronger protection; a model trained on clean data is the reference, and the gap is what the protection takes away from a model under the same defence.\n",
+            v.psnr_mean,
+            v.psnr_worst,
+            v.ssim_mean,
+            v.ssim_worst,
+            v.cast_mean,
+            v.cast_p99_worst,
+            v.flat_noise_mean,
+            v.flat_noise_worst
         );
         s
     }

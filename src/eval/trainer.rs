@@ -1,5 +1,6 @@
 //! The standard training recipe for one arm: SGD (momentum 0.9, weight decay 5e-4, gradient
-//! clip 5), cosine learning-rate schedule to 0, random crop with 4-px padding + horizontal flip,
+//! clip 5), cosine learning-rate schedule to 0, random crop with 4-px padding + horizontal flip
+//! (or, in the real-photo protocol, a random-resized crop + flip),
 //! optional UEraser augmentation (with max-loss-over-repeats); clean test accuracy per epoch.
 
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -8,7 +9,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 
 use super::EvalConfig;
-use super::augment::{crop_flip, ueraser};
+use super::augment::{crop_flip, random_resized_crop, ueraser};
 use crate::cancel::CancelToken;
 use crate::error::{EvalError, MethodError};
 use crate::imaging::Planar;
@@ -114,7 +115,12 @@ pub fn train_arm(
                 let xs: Vec<Planar> = chunk
                     .iter()
                     .map(|&i| {
-                        let a = crop_flip(&train[i], 4, &mut rng);
+                        let a = match cfg.train_size {
+                            Some(t) => {
+                                random_resized_crop(&train[i], t as usize, cfg.crop_scale, &mut rng)
+                            }
+                            None => crop_flip(&train[i], 4, &mut rng),
+                        };
                         if defences.ueraser_repeats.is_some() {
                             ueraser(&a, &mut rng)
                         } else {

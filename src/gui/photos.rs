@@ -25,10 +25,8 @@ pub enum PhotoState {
     Done {
         /// Staged protected copy.
         staged: PathBuf,
-        /// PSNR against the original, dB.
-        psnr_db: f64,
-        /// SSIM against the original (1 = identical).
-        ssim: f64,
+        /// Visibility figures against the original (PSNR, SSIM, colour cast, flat-area noise).
+        seen: crate::imaging::Visibility,
     },
     /// Could not be protected.
     Failed(String),

@@ -102,7 +102,7 @@ impl Settings {
             epsilon_255: self.epsilon_255(),
             ..ProtectConfig::default()
         };
-        if let MethodConfig::Em(e) | MethodConfig::EmClass(e) = &mut cfg.method {
+        if let Some(e) = cfg.method.training_mut() {
             e.quality = self.quality;
         }
         cfg.export.keep_copyright = true;

@@ -253,8 +253,7 @@ mod tests {
             index: i,
             source: PathBuf::from("a.jpg"),
             output: PathBuf::from("a.png"),
-            psnr_db: 40.0,
-            ssim: 0.98,
+            visibility: crate::imaging::Visibility::identical(),
         };
         p.apply(&done(0), t0 + Duration::from_secs(2));
         p.apply(

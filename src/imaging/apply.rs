@@ -2,6 +2,7 @@
 //! resized to the photo's native size (bilinear), clamped to the ε-ball, added, clipped to the
 //! valid range and quantized to 8 bits such that the L∞ bound still holds *after* rounding.
 //! Works row by row on 8-bit data, so a 24 MP photo never exists as a float buffer.
+//! [`apply_pattern`] is the variant for budget-mapped luma patterns (the `shield` method).
 
 use image::RgbImage;
 use rayon::prelude::*;
@@ -94,8 +95,172 @@ pub fn apply_delta(clean: &RgbImage, delta: &Planar, epsilon_255: f32) -> (RgbIm
     )
 }
 
+/// Apply a method's δ to a photo: within the uniform ε-ball ([`apply_delta`]) or, when the
+/// method spreads a `budget`, as a luma pattern (plane 0 of `delta`) under the photo's budget
+/// map ([`apply_pattern`]).
+pub fn apply_perturbation(
+    clean: &RgbImage,
+    delta: &Planar,
+    epsilon_255: f32,
+    budget: Option<&super::budget::BudgetConfig>,
+) -> (RgbImage, ApplyStats) {
+    match budget {
+        None => apply_delta(clean, delta, epsilon_255),
+        Some(cfg) => {
+            let map = super::budget::budget_map(clean, epsilon_255, cfg);
+            let plane = &delta.data[..delta.plane_len()];
+            apply_pattern(clean, plane, delta.width, delta.height, &map, epsilon_255)
+        }
+    }
+}
+
+/// Catmull-Rom (bicubic, a = −0.5) source indices and weights for resampling `src` samples to
+/// `dst` (half-pixel centres, edge-clamped). Interpolating, so a smooth pattern keeps its
+/// amplitude, and C¹-continuous, so enlarging it by 30× leaves no creases (bilinear does).
+pub(crate) fn cubic_taps(dst: u32, src: u32) -> Vec<([usize; 4], [f32; 4])> {
+    let scale = src as f32 / dst.max(1) as f32;
+    let last = src.max(1) as isize - 1;
+    (0..dst)
+        .map(|i| {
+            let s = (i as f32 + 0.5) * scale - 0.5;
+            let i0 = s.floor();
+            let t = s - i0;
+            let w = [
+                ((-0.5 * t + 1.0) * t - 0.5) * t,
+                (1.5 * t - 2.5) * t * t + 1.0,
+                ((-1.5 * t + 2.0) * t + 0.5) * t,
+                (0.5 * t - 0.5) * t * t,
+            ];
+            let idx =
+                std::array::from_fn(|k| (i0 as isize - 1 + k as isize).clamp(0, last) as usize);
+            (idx, w)
+        })
+        .collect()
+}
+
+/// Apply a luma *pattern* under a per-pixel budget: the protected value of every channel is
+/// `clean + budget(p) · pattern↑(p)`, where `pattern` is one plane of values in `[-1, 1]`
+/// (`pw × ph`, row-major, any size) enlarged to the photo's size with Catmull-Rom, and
+/// `budget` is the photo's budget map in 1/255 units (`w × h`, row-major; see
+/// [`super::budget::budget_map`]). The same change goes to R, G and B: no colour shift.
+///
+/// Guarantee: `|protected − clean| ≤ floor(epsilon_255)` for every channel after rounding, and
+/// the result is in `0..=255`.
+///
+/// # Panics
+/// If `budget` does not have one value per pixel or `pattern` one per `pw × ph` (caller bugs).
+pub fn apply_pattern(
+    clean: &RgbImage,
+    pattern: &[f32],
+    pw: u32,
+    ph: u32,
+    budget: &[f32],
+    epsilon_255: f32,
+) -> (RgbImage, ApplyStats) {
+    let (w, h) = clean.dimensions();
+    assert_eq!(budget.len(), w as usize * h as usize, "budget map size");
+    assert_eq!(pattern.len(), pw as usize * ph as usize, "pattern size");
+    if w == 0 || h == 0 || pw == 0 || ph == 0 {
+        let stats = ApplyStats {
+            linf_255: 0,
+            mse: 0.0,
+            psnr_db: 100.0,
+        };
+        return (clean.clone(), stats);
+    }
+    let e = (epsilon_255 + 1e-4).floor().max(0.0);
+    let e_i = e as i32;
+    let xt = cubic_taps(w, pw);
+    let yt = cubic_taps(h, ph);
+    // The pattern enlarged horizontally: `ph` rows of `w` values.
+    let wide: Vec<Vec<f32>> = (0..ph as usize)
+        .map(|r| {
+            let src = &pattern[r * pw as usize..(r + 1) * pw as usize];
+            xt.iter()
+                .map(|(idx, wt)| (0..4).map(|k| src[idx[k]] * wt[k]).sum())
+                .collect()
+        })
+        .collect();
+    let mut out = RgbImage::new(w, h);
+    let row_len = 3 * w as usize;
+    let (sq, linf) = out
+        .as_mut()
+        .par_chunks_mut(row_len)
+        .zip(clean.as_raw().par_chunks(row_len))
+        .enumerate()
+        .map(|(y, (dst, src))| {
+            let (idx, wt) = &yt[y];
+            let budget_row = &budget[y * w as usize..(y + 1) * w as usize];
+            let mut sq = 0u64;
+            let mut linf = 0u8;
+            for x in 0..w as usize {
+                let v: f32 = (0..4).map(|k| wide[idx[k]][x] * wt[k]).sum();
+                // Rounded once, so every channel gets the same whole-step change.
+                let d = (v.clamp(-1.0, 1.0) * budget_row[x]).clamp(-e, e).round() as i32;
+                for c in 0..3 {
+                    let c0 = i32::from(src[3 * x + c]);
+                    let q = (c0 + d).clamp((c0 - e_i).max(0), (c0 + e_i).min(255));
+                    let diff = (q - c0).unsigned_abs();
+                    sq += u64::from(diff * diff);
+                    linf = linf.max(diff as u8);
+                    dst[3 * x + c] = q as u8;
+                }
+            }
+            (sq, linf)
+        })
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1.max(b.1)));
+    let mse = sq as f64 / (3.0 * w as f64 * h as f64);
+    let stats = ApplyStats {
+        linf_255: linf,
+        mse,
+        psnr_db: psnr_from_mse(mse),
+    };
+    (out, stats)
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn pattern_follows_the_budget_map_and_changes_all_channels_alike() {
+        let clean = RgbImage::from_fn(40, 20, |x, _| image::Rgb([100, (x * 3) as u8, 250]));
+        // Budget 1/255 on the left half, 6/255 on the right; pattern +1 everywhere.
+        let budget: Vec<f32> = (0..40 * 20)
+            .map(|i| if i % 40 < 20 { 1.0 } else { 6.0 })
+            .collect();
+        let (out, st) = apply_pattern(&clean, &[1.0; 16], 4, 4, &budget, 8.0);
+        for (x, _, p) in out.enumerate_pixels() {
+            let c = clean.get_pixel(x, 0).0;
+            let want = if x < 20 { 1 } else { 6 };
+            assert_eq!(i32::from(p.0[0]) - i32::from(c[0]), want, "x={x}");
+            assert_eq!(i32::from(p.0[1]) - i32::from(c[1]), want, "x={x}");
+            // Blue is clipped at 255: the change never leaves the valid range.
+            assert_eq!(p.0[2], (250 + want).min(255) as u8);
+        }
+        assert_eq!(st.linf_255, 6);
+    }
+
+    #[test]
+    fn pattern_respects_epsilon_after_rounding_and_is_smooth() {
+        let clean = RgbImage::from_pixel(97, 61, image::Rgb([128; 3]));
+        let budget = vec![20.0f32; 97 * 61]; // larger than ε: ε must still cap
+        let mut r = Rng::new(5);
+        let pat: Vec<f32> = (0..7 * 5).map(|_| r.uniform(-1.0, 1.0)).collect();
+        let (out, st) = apply_pattern(&clean, &pat, 7, 5, &budget, 7.5);
+        assert!(st.linf_255 <= 7);
+        // Enlarged 14×: neighbouring native pixels differ by at most a couple of steps.
+        let row: Vec<i32> = (0..97)
+            .map(|x| i32::from(out.get_pixel(x, 30).0[0]))
+            .collect();
+        assert!(row.windows(2).all(|w| (w[0] - w[1]).abs() <= 2), "{row:?}");
+        let taps = cubic_taps(10, 10);
+        assert!(
+            taps.iter()
+                .enumerate()
+                .all(|(i, (idx, wt))| idx[1] == i && (wt[1] - 1.0).abs() < 1e-6)
+        );
+    }
+
     use super::*;
     use crate::rng::Rng;
 

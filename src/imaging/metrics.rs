@@ -1,5 +1,6 @@
-//! Visibility metrics on 8-bit images: PSNR over RGB and SSIM on luma (Wang et al. 2004,
-//! 11×11 Gaussian window, σ = 1.5, K1 = 0.01, K2 = 0.03).
+//! Visibility metrics on 8-bit images: PSNR over RGB and SSIM on luma or on one colour channel
+//! (Wang et al. 2004, 11×11 Gaussian window, σ = 1.5, K1 = 0.01, K2 = 0.03). The figures that
+//! see what SSIM misses (colour cast, noise in flat areas) are in [`super::visibility`].
 
 use image::RgbImage;
 
@@ -65,15 +66,38 @@ fn blur_row(src: &[f64], k: &[f64; 11], out: &mut [f64]) {
     }
 }
 
-/// The five SSIM moments of one row (x, y, x², y², xy on luma), each blurred horizontally
-/// with edge clamping.
-fn moment_row(a: &RgbImage, b: &RgbImage, row: u32, k: &[f64; 11]) -> [Vec<f64>; 5] {
+/// Which signal SSIM compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SsimChannel {
+    /// Rec. 601 luma (0.299 R + 0.587 G + 0.114 B), what most SSIM figures mean.
+    Luma,
+    /// One colour channel: 0 = red, 1 = green, 2 = blue.
+    Rgb(usize),
+}
+
+impl SsimChannel {
+    fn value(self, p: [u8; 3]) -> f64 {
+        match self {
+            SsimChannel::Luma => {
+                0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])
+            }
+            SsimChannel::Rgb(c) => f64::from(p[c.min(2)]),
+        }
+    }
+}
+
+/// The five SSIM moments of one row (x, y, x², y², xy of the channel), each blurred
+/// horizontally with edge clamping.
+fn moment_row(
+    a: &RgbImage,
+    b: &RgbImage,
+    row: u32,
+    k: &[f64; 11],
+    chan: SsimChannel,
+) -> [Vec<f64>; 5] {
     let luma = |img: &RgbImage| -> Vec<f64> {
         (0..img.width())
-            .map(|x| {
-                let p = img.get_pixel(x, row).0;
-                0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])
-            })
+            .map(|x| chan.value(img.get_pixel(x, row).0))
             .collect()
     };
     let (x, y) = (luma(a), luma(b));
@@ -94,7 +118,13 @@ fn moment_row(a: &RgbImage, b: &RgbImage, row: u32, k: &[f64; 11]) -> [Vec<f64>;
 }
 
 /// Sum of per-pixel SSIM over output rows `rows` (a band; bands are independent).
-fn ssim_band(a: &RgbImage, b: &RgbImage, rows: std::ops::Range<usize>, k: &[f64; 11]) -> f64 {
+fn ssim_band(
+    a: &RgbImage,
+    b: &RgbImage,
+    rows: std::ops::Range<usize>,
+    k: &[f64; 11],
+    chan: SsimChannel,
+) -> f64 {
     let (w, h) = (a.width() as usize, a.height() as usize);
     let c1 = (0.01f64 * 255.0).powi(2);
     let c2 = (0.03f64 * 255.0).powi(2);
@@ -108,7 +138,7 @@ fn ssim_band(a: &RgbImage, b: &RgbImage, rows: std::ops::Range<usize>, k: &[f64;
         let taps: [usize; 11] = std::array::from_fn(|i| (y + i).saturating_sub(5).min(h - 1));
         for &r in &taps {
             if ring[r % 11].0 != r {
-                ring[r % 11] = (r, moment_row(a, b, r as u32, k));
+                ring[r % 11] = (r, moment_row(a, b, r as u32, k, chan));
             }
         }
         // Vertical blur, tap by tap (vectorises; same order as the textbook loop).
@@ -142,8 +172,16 @@ fn ssim_band(a: &RgbImage, b: &RgbImage, rows: std::ops::Range<usize>, k: &[f64;
 /// # Panics
 /// If the sizes differ (a caller bug, never user input).
 pub fn ssim_luma(a: &RgbImage, b: &RgbImage) -> f64 {
+    ssim_channel(a, b, SsimChannel::Luma)
+}
+
+/// Mean SSIM of `b` against `a` on one signal (luma or a colour channel); see [`ssim_luma`].
+///
+/// # Panics
+/// If the sizes differ (a caller bug, never user input).
+pub fn ssim_channel(a: &RgbImage, b: &RgbImage, chan: SsimChannel) -> f64 {
     use rayon::prelude::*;
-    assert_eq!(a.dimensions(), b.dimensions(), "ssim_luma: size mismatch");
+    assert_eq!(a.dimensions(), b.dimensions(), "ssim: size mismatch");
     let (w, h) = (a.width() as usize, a.height() as usize);
     if w == 0 || h == 0 {
         return 1.0;
@@ -156,7 +194,7 @@ pub fn ssim_luma(a: &RgbImage, b: &RgbImage) -> f64 {
         .collect();
     let total: f64 = bands
         .into_par_iter()
-        .map(|rows| ssim_band(a, b, rows, &k))
+        .map(|rows| ssim_band(a, b, rows, &k, chan))
         .collect::<Vec<f64>>()
         .iter()
         .sum();

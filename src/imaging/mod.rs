@@ -2,15 +2,20 @@
 //! copy methods compute on, applying a perturbation at native resolution, metrics, export.
 
 pub mod apply;
+pub mod budget;
 pub mod export;
 pub mod load;
 pub mod metrics;
 pub mod planar;
+pub mod resample;
 pub mod scan;
+pub mod visibility;
 
-pub use apply::{ApplyStats, apply_delta};
+pub use apply::{ApplyStats, apply_delta, apply_pattern, apply_perturbation};
+pub use budget::{BudgetConfig, budget_map};
 pub use export::{OutputPlanner, encode, write_atomically};
 pub use load::{Photo, PhotoMeta, load_photo};
-pub use metrics::{psnr_db, ssim_luma};
+pub use metrics::{SsimChannel, psnr_db, ssim_channel, ssim_luma};
 pub use planar::Planar;
 pub use scan::{Album, AlbumEntry, scan};
+pub use visibility::Visibility;

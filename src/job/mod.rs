@@ -14,13 +14,14 @@ mod album;
 pub mod export;
 mod photo;
 
+pub use album::{WorkingCopy, working_copy as working_copy_for_training};
 use photo::{DeltaSource, Outcome, Shared, protect_one};
 
 use crate::cancel::CancelToken;
-use crate::config::{MethodConfig, ProtectConfig};
+use crate::config::ProtectConfig;
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::error::{JobError, MethodError};
-use crate::imaging::{Album, OutputPlanner, Planar, scan, write_atomically};
+use crate::imaging::{Album, OutputPlanner, Planar, Visibility, scan, write_atomically};
 use crate::manifest::{Labels, Manifest, Summary};
 use crate::progress::{ProgressEvent, ProgressSink};
 use crate::protect::{self, Method, MethodContext};
@@ -190,21 +191,21 @@ pub fn run(
                 name: "reading".into(),
                 total: album.len(),
             });
-            let read = pool
-                .install(|| album::read(&album, config, m.working_size(&device), events, cancel));
-            let clusters = match &config.method {
-                MethodConfig::Em(c) | MethodConfig::EmClass(c) => c.clusters,
-                _ => None,
-            };
+            let read = pool.install(|| {
+                album::read(
+                    &album,
+                    config,
+                    m.working_size(&device),
+                    m.budget(),
+                    events,
+                    cancel,
+                )
+            });
+            let clusters = config.method.training().and_then(|c| c.clusters);
             let (set, members, used) = album::training_set(&album, &read, clusters, config.seed);
             labels = used;
             ctx.num_classes = set.num_classes;
-            let max_rounds = match &config.method {
-                MethodConfig::Em(c) | MethodConfig::EmClass(c) => {
-                    c.resolve(device.backend, config.epsilon()).max_rounds
-                }
-                _ => 0,
-            };
+            let max_rounds = config.method.max_rounds(device.backend, config.epsilon());
             events.emit(ProgressEvent::Phase {
                 name: "training".into(),
                 total: max_rounds as usize,
@@ -254,7 +255,7 @@ pub fn run(
                                 &shared,
                                 e,
                                 trained_label[e.index],
-                                DeltaSource::Trained(d),
+                                DeltaSource::Trained(d, m.budget()),
                                 out,
                             )
                         })
@@ -283,8 +284,18 @@ pub fn run(
             Outcome::Skipped => skipped += 1,
         }
     }
-    let psnrs: Vec<f64> = images.iter().map(|r| r.psnr_db).collect();
-    let ssims: Vec<f64> = images.iter().map(|r| r.ssim).collect();
+    let psnrs: Vec<f64> = images.iter().map(|r| r.visibility.psnr_db).collect();
+    let ssims: Vec<f64> = images.iter().map(|r| r.visibility.ssim).collect();
+    let seen = |f: fn(&Visibility) -> f64| -> Vec<f64> {
+        images.iter().map(|r| f(&r.visibility)).collect()
+    };
+    let (casts, cast_p99s, flats) = (
+        seen(|v| v.cast_de00),
+        seen(|v| v.cast_de00_p99),
+        seen(|v| v.flat_noise_255),
+    );
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    let max = |v: &[f64]| v.iter().copied().reduce(f64::max);
     let mut warnings = Vec::new();
     if config.export.format.is_lossy() {
         warnings.push(
@@ -299,10 +310,11 @@ pub fn run(
             "training stopped at the round limit with the surrogate at {:.0} % accuracy (target {:.0} %): \
              protection may be weaker; try --quality thorough",
             t.final_accuracy * 100.0,
-            match &config.method {
-                MethodConfig::Em(c) | MethodConfig::EmClass(c) => c.stop_accuracy * 100.0,
-                _ => 0.0,
-            }
+            config
+                .method
+                .training()
+                .map(|c| c.stop_accuracy * 100.0)
+                .unwrap_or(0.0)
         ));
     }
     let manifest = Manifest {
@@ -329,6 +341,10 @@ pub fn run(
             worst_psnr_db: psnrs.iter().copied().reduce(f64::min),
             mean_ssim: (!ssims.is_empty()).then(|| ssims.iter().sum::<f64>() / ssims.len() as f64),
             worst_ssim: ssims.iter().copied().reduce(f64::min),
+            mean_cast_de00: mean(&casts),
+            worst_cast_de00_p99: max(&cast_p99s),
+            mean_flat_noise_255: mean(&flats),
+            worst_flat_noise_255: max(&flats),
             seconds: started.elapsed().as_secs_f64(),
         },
         images,

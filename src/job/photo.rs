@@ -8,7 +8,8 @@ use crate::config::ProtectConfig;
 use crate::error::LoadError;
 use crate::imaging::planar::working_copy;
 use crate::imaging::{
-    AlbumEntry, Planar, apply_delta, encode, load_photo, ssim_luma, write_atomically,
+    AlbumEntry, BudgetConfig, Planar, apply_perturbation, encode, load_photo, visibility,
+    write_atomically,
 };
 use crate::manifest::{ErrorRecord, ImageRecord};
 use crate::progress::{ProgressEvent, ProgressSink};
@@ -18,8 +19,9 @@ use crate::protect::{MethodContext, Protector};
 pub enum DeltaSource<'a> {
     /// Computed now from the photo's working copy.
     Method(&'a dyn Protector),
-    /// Already optimised by a training-based method.
-    Trained(&'a Planar),
+    /// Already optimised by a training-based method; with a budget, the δ is a luma pattern
+    /// to spread under the photo's budget map.
+    Trained(&'a Planar, Option<&'a BudgetConfig>),
 }
 
 /// What happened to one photo.
@@ -75,8 +77,8 @@ pub fn protect_one(
         Err(LoadError { kind, .. }) => return failed(s.events, entry, kind.to_string()),
     };
     let computed;
-    let delta = match delta {
-        DeltaSource::Trained(d) => d,
+    let (delta, budget) = match delta {
+        DeltaSource::Trained(d, budget) => (d, budget),
         DeltaSource::Method(m) => {
             let work = working_copy(&photo.rgb, s.config.working_size);
             let entry = AlbumEntry {
@@ -87,11 +89,11 @@ pub fn protect_one(
                 Ok(d) => d,
                 Err(e) => return failed(s.events, &entry, e.to_string()),
             };
-            &computed
+            (&computed, None)
         }
     };
-    let (protected, stats) = apply_delta(&photo.rgb, delta, s.config.epsilon_255);
-    let ssim = ssim_luma(&photo.rgb, &protected);
+    let (protected, stats) = apply_perturbation(&photo.rgb, delta, s.config.epsilon_255, budget);
+    let seen = visibility::measure(&photo.rgb, &protected);
     let credit = (
         photo.meta.artist.as_deref(),
         photo.meta.copyright.as_deref(),
@@ -116,8 +118,7 @@ pub fn protect_one(
         index: entry.index,
         source: entry.path.clone(),
         output: output.to_path_buf(),
-        psnr_db: stats.psnr_db,
-        ssim,
+        visibility: seen,
     });
     Outcome::Done(ImageRecord {
         source: entry.path.clone(),
@@ -127,8 +128,7 @@ pub fn protect_one(
         height: photo.height(),
         working_size: [delta.width, delta.height],
         epsilon_used_255: stats.linf_255,
-        psnr_db: stats.psnr_db,
-        ssim,
+        visibility: seen,
         rotated: photo.meta.rotated,
         source_color: photo.meta.color,
     })

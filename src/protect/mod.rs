@@ -7,6 +7,7 @@
 mod conv;
 mod em;
 mod random;
+pub mod shield;
 pub mod tensor;
 
 use serde::{Deserialize, Serialize};
@@ -14,12 +15,13 @@ use serde::{Deserialize, Serialize};
 pub use conv::{ConvFilters, conv_blur, conv_kernel_size};
 pub use em::ErrorMinimizing;
 pub use random::RandomNoise;
+pub use shield::{Shield, TransformConfig};
 
 use crate::cancel::CancelToken;
 use crate::config::{MethodConfig, ProtectConfig};
 use crate::device::ComputeDevice;
 use crate::error::MethodError;
-use crate::imaging::{AlbumEntry, Planar};
+use crate::imaging::{AlbumEntry, BudgetConfig, Planar};
 use crate::progress::ProgressSink;
 
 /// The method ids the CLI's `--method` takes.
@@ -34,11 +36,14 @@ pub enum MethodId {
     Conv,
     /// Uniform random noise (control).
     Random,
+    /// Invisible, share-robust error-minimizing noise.
+    Shield,
 }
 
 impl MethodId {
     /// Every method, in the order menus list them.
-    pub const ALL: [MethodId; 4] = [
+    pub const ALL: [MethodId; 5] = [
+        MethodId::Shield,
         MethodId::Em,
         MethodId::EmClass,
         MethodId::Conv,
@@ -52,6 +57,7 @@ impl MethodId {
             MethodId::EmClass => "em-class",
             MethodId::Conv => "conv",
             MethodId::Random => "random",
+            MethodId::Shield => "shield",
         }
     }
 
@@ -67,6 +73,7 @@ impl MethodId {
             MethodId::EmClass => "Error-minimizing noise, one pattern per group",
             MethodId::Conv => "Convolution filters",
             MethodId::Random => "Random noise (control)",
+            MethodId::Shield => "Invisible shield (robust error-minimizing)",
         }
     }
 
@@ -89,6 +96,11 @@ impl MethodId {
                  instant, no training, but kept within the invisible strength it barely protected \
                  in our tests: the published result uses a much stronger, visible blur."
             }
+            MethodId::Shield => {
+                "Like error-minimizing noise, but hidden where the eye does not look (textures, \
+                 not skies or skin), brightness only so colours never shift, and tuned to survive \
+                 cropping, resizing and JPEG compression; needs at least 2 photos and takes longer."
+            }
             MethodId::Random => {
                 "Adds plain random grain of the same strength; it does NOT protect and exists only \
                  to show the difference in tests."
@@ -103,7 +115,7 @@ impl MethodId {
 
     /// Whether the method trains on the whole album before writing anything.
     pub fn is_training_based(self) -> bool {
-        matches!(self, MethodId::Em | MethodId::EmClass)
+        matches!(self, MethodId::Em | MethodId::EmClass | MethodId::Shield)
     }
 
     /// Fewest readable photos the method can protect (training-based methods learn from how
@@ -158,6 +170,9 @@ pub struct TrainingSet {
     pub labels: Vec<usize>,
     /// Number of classes (at least 2).
     pub num_classes: usize,
+    /// Per image, the budget map at working resolution (1/255 units, row-major), for methods
+    /// whose [`AlbumProtector::budget`] is set; empty otherwise.
+    pub budgets: Vec<Vec<f32>>,
 }
 
 /// What a training-based method produced.
@@ -191,6 +206,14 @@ pub trait AlbumProtector: Send + Sync {
     /// Largest side of the square working copies on `device`.
     fn working_size(&self, device: &ComputeDevice) -> u32;
 
+    /// The per-pixel budget the perturbation is spread under, for methods whose deltas are
+    /// luma *patterns* in `[-1, 1]` (all three planes equal) to be scaled by each photo's
+    /// budget map ([`crate::imaging::apply_pattern`]); `None`: deltas are applied as they are
+    /// within the uniform ε-ball.
+    fn budget(&self) -> Option<&BudgetConfig> {
+        None
+    }
+
     /// Optimise perturbations for the whole training set.
     fn fit(&self, set: &TrainingSet, ctx: &MethodContext<'_>) -> Result<Fitted, MethodError>;
 }
@@ -223,6 +246,7 @@ pub fn build(cfg: &ProtectConfig) -> Method {
         MethodConfig::EmClass(c) => {
             Method::Album(Box::new(ErrorMinimizing::new(c.clone(), true, eps)))
         }
+        MethodConfig::Shield(c) => Method::Album(Box::new(Shield::new(c.clone(), eps))),
     }
 }
 

@@ -125,15 +125,13 @@ impl App {
             ProgressEvent::ImageDone {
                 source,
                 output,
-                psnr_db,
-                ssim,
+                visibility,
                 ..
             } => {
                 if let Some(i) = photos.index_of(source) {
                     photos.items[i].state = PhotoState::Done {
                         staged: output.clone(),
-                        psnr_db: *psnr_db,
-                        ssim: *ssim,
+                        seen: *visibility,
                     };
                 }
             }

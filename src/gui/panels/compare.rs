@@ -179,6 +179,16 @@ fn badges(ui: &mut egui::Ui, pair: &PreviewPair) {
         );
         badge(
             ui,
+            format!("colour cast ΔE {:.2}", pair.cast_de00),
+            "Colour shift over whole regions (CIEDE2000 between the blurred original and protected photo): below 1 is invisible side by side; 2 and more shows as a tint.",
+        );
+        badge(
+            ui,
+            format!("smooth-area grain {:.1}/255", pair.flat_noise_255),
+            "How much the smooth areas (skies, skin, walls) changed, on average: the eye sees grain there first. Below 1.5/255 is hard to see at 1:1.",
+        );
+        badge(
+            ui,
             format!("largest change {}/255", pair.linf_255),
             "No colour value changed by more than this many steps out of 255.",
         );

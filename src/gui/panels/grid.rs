@@ -95,10 +95,13 @@ fn cell(ui: &mut egui::Ui, app: &App, i: usize) -> bool {
     let (symbol, color, tip): (&str, egui::Color32, String) = match &item.state {
         PhotoState::Waiting => ("", egui::Color32::TRANSPARENT, "Not protected yet".into()),
         PhotoState::Protecting => ("⏳", visuals.warn_fg_color, "Being protected…".into()),
-        PhotoState::Done { psnr_db, ssim, .. } => (
+        PhotoState::Done { seen, .. } => (
             "✔",
             egui::Color32::from_rgb(60, 170, 90),
-            format!("Protected (PSNR {psnr_db:.1} dB, SSIM {ssim:.3}). Click to compare."),
+            format!(
+                "Protected (PSNR {:.1} dB, SSIM {:.3}, colour cast ΔE {:.2}, grain in smooth areas {:.1}/255). Click to compare.",
+                seen.psnr_db, seen.ssim, seen.cast_de00, seen.flat_noise_255
+            ),
         ),
         PhotoState::Failed(why) => (
             "✖",

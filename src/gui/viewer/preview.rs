@@ -10,7 +10,7 @@ use image::RgbImage;
 use image::imageops::FilterType;
 
 use crate::config::LoadLimits;
-use crate::imaging::{load_photo, psnr_db, ssim_luma};
+use crate::imaging::{load_photo, visibility};
 
 /// Both images of one photo, ready to upload (RGBA8, same size).
 pub struct PreviewPair {
@@ -33,6 +33,10 @@ pub struct PreviewPair {
     pub psnr_db: f64,
     /// SSIM (luma) at native size.
     pub ssim: f64,
+    /// Colour cast: mean CIEDE2000 between the blurred original and protected photo.
+    pub cast_de00: f64,
+    /// RMS change in flat areas (1/255 units).
+    pub flat_noise_255: f64,
     /// Largest per-channel change, in 1/255.
     pub linf_255: u8,
 }
@@ -95,8 +99,7 @@ pub fn load_pair(source: &Path, protected: &Path, max_side: u32) -> Result<Previ
             clean.height()
         ));
     }
-    let psnr = psnr_db(&clean.rgb, &prot.rgb);
-    let ssim = ssim_luma(&clean.rgb, &prot.rgb);
+    let seen = visibility::measure(&clean.rgb, &prot.rgb);
     let linf = clean
         .rgb
         .as_raw()
@@ -128,8 +131,10 @@ pub fn load_pair(source: &Path, protected: &Path, max_side: u32) -> Result<Previ
         native,
         clean_rgba: mip_chain(rgba(&a), width, height),
         protected_rgba: mip_chain(rgba(&b), width, height),
-        psnr_db: psnr,
-        ssim,
+        psnr_db: seen.psnr_db,
+        ssim: seen.ssim,
+        cast_de00: seen.cast_de00,
+        flat_noise_255: seen.flat_noise_255,
         linf_255: linf,
     })
 }
