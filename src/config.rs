@@ -335,22 +335,33 @@ impl EmConfig {
 /// Settings of the `shield` method: surrogate training as for error-minimizing noise (with
 /// their own presets, below), where the budget goes, and what the noise must survive.
 ///
-/// | preset | working size CPU / GPU | δ-steps per round (K) | max rounds |
-/// |---|---|---|---|
-/// | `fast` | 96 / 160 | 5 | 4 |
-/// | `balanced` | 128 / 224 | 10 | 6 |
-/// | `thorough` | 160 / 224 | 20 | 12 |
+/// | preset | working size CPU / GPU | surrogate input CPU / GPU | δ-steps per round (K) | max rounds |
+/// |---|---|---|---|---|
+/// | `fast` | 96 / 160 | 48 / 96 | 5 | 4 |
+/// | `balanced` | 128 / 224 | 64 / 128 | 10 | 6 |
+/// | `thorough` | 160 / 224 | 96 / 160 | 20 | 12 |
 ///
-/// Working sizes are multiples of 16 (JPEG's macroblock). `train.step_size_255` is not used:
-/// each step moves the pattern by `step_fraction` of the local budget.
+/// The working size is the pattern's resolution; the surrogate sees random-resized crops of
+/// it at the smaller input side, as a scraper trains on downscaled crops (and it is 4× cheaper
+/// than computing at the working size). Both are multiples of 16 (JPEG's macroblock).
+/// `train.step_size_255` is not used: each step moves the pattern by `step_fraction` of the
+/// local budget.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ShieldConfig {
     /// Surrogate and optimisation settings (shared with `em`).
     #[serde(flatten)]
     pub train: EmConfig,
+    /// Side of the transformed crops the surrogate trains on (`None`: from the preset).
+    pub surrogate_size: Option<u32>,
     /// Step of the pattern per δ-step, as a fraction of the local budget.
     pub step_fraction: f32,
+    /// Share of the budget (0–1) that a pattern shared by every photo of a group may use, on
+    /// top of each photo's own pattern (the sum is capped at the budget). Shared patterns are
+    /// learned much faster by a model (class-wise EM's strength), but are easier to estimate
+    /// and remove, and saturate the budget more (more visible). Off by default: at 0.5 it did
+    /// not protect better at the CPU-scale real-photo protocol (EVALUATION.md).
+    pub class_share: f32,
     /// How the budget is spread over each photo (texture mask, flat-area budget, RMS cap).
     pub budget: BudgetConfig,
     /// Transformations the noise is optimised through (and the surrogate trained on).
@@ -365,7 +376,9 @@ impl Default for ShieldConfig {
                 batch_size: 64,
                 ..EmConfig::default()
             },
+            surrogate_size: None,
             step_fraction: 0.2,
+            class_share: 0.0,
             budget: BudgetConfig::default(),
             transforms: TransformConfig::default(),
         }
@@ -378,6 +391,10 @@ pub struct ResolvedShield {
     /// Surrogate training and optimisation (`step_size` is the fraction of the local budget).
     #[serde(flatten)]
     pub train: ResolvedEm,
+    /// Side of the crops the surrogate sees.
+    pub surrogate_size: u32,
+    /// Share of the budget for the group's shared pattern.
+    pub class_share: f32,
     /// Budget spreading.
     pub budget: BudgetConfig,
     /// Transformations.
@@ -388,10 +405,10 @@ impl ShieldConfig {
     /// Decide the automatic values for a backend and a budget `epsilon` (fraction).
     pub fn resolve(&self, backend: Backend, epsilon: f32) -> ResolvedShield {
         let gpu = backend != Backend::Cpu;
-        let (cpu_size, gpu_size, steps, rounds) = match self.train.quality {
-            Quality::Fast => (96, 160, 5, 4),
-            Quality::Balanced => (128, 224, 10, 6),
-            Quality::Thorough => (160, 224, 20, 12),
+        let (cpu_size, gpu_size, cpu_input, gpu_input, steps, rounds) = match self.train.quality {
+            Quality::Fast => (96, 160, 48, 96, 5, 4),
+            Quality::Balanced => (128, 224, 64, 128, 10, 6),
+            Quality::Thorough => (160, 224, 96, 160, 20, 12),
         };
         let mut train = self.train.resolve(backend, epsilon);
         train.working_size =
@@ -408,6 +425,10 @@ impl ShieldConfig {
         train.step_size = self.step_fraction;
         ResolvedShield {
             train,
+            surrogate_size: self
+                .surrogate_size
+                .unwrap_or(if gpu { gpu_input } else { cpu_input }),
+            class_share: self.class_share,
             budget: self.budget.clone(),
             transforms: self.transforms.clone(),
         }
@@ -598,8 +619,19 @@ impl ProtectConfig {
                     c.step_fraction
                 ));
             }
+            if !(c.class_share.is_finite() && (0.0..=1.0).contains(&c.class_share)) {
+                return Err(format!(
+                    "shield class share must be in [0, 1], got {}",
+                    c.class_share
+                ));
+            }
             if c.train.working_size.is_some_and(|w| w % 16 != 0) {
                 return Err("shield working size must be a multiple of 16 px".into());
+            }
+            if c.surrogate_size
+                .is_some_and(|w| w % 16 != 0 || !(16..=1024).contains(&w))
+            {
+                return Err("shield surrogate size must be a multiple of 16 px, 16–1024".into());
             }
         }
         if let Some(e) = self.method.training() {

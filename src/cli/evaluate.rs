@@ -85,6 +85,13 @@ pub struct EvaluateArgs {
     /// resized to it (e.g. 64 on a CPU, 112–224 on a GPU).
     #[arg(long)]
     pub train_size: Option<u32>,
+    /// Start the protection from a saved config (a `manifest.json` works) instead of
+    /// `--method`/`--strength`/`--quality` defaults; `--seed` still applies.
+    #[arg(long)]
+    pub protect_config: Option<PathBuf>,
+    /// Round limit of training-based methods.
+    #[arg(long)]
+    pub rounds: Option<u32>,
     /// Folder for report.json, report.md and accuracy.png.
     #[arg(long)]
     pub report: PathBuf,
@@ -92,10 +99,22 @@ pub struct EvaluateArgs {
 
 /// Run the command; returns the exit code.
 pub fn run(args: EvaluateArgs) -> u8 {
-    let mut protect = ProtectConfig::new(args.method, args.strength.into());
+    let mut protect = match &args.protect_config {
+        Some(path) => match super::protect::load_config(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return EXIT_USAGE;
+            }
+        },
+        None => ProtectConfig::new(args.method, args.strength.into()),
+    };
     protect.seed = args.seed;
     if let (Some(em), Some(q)) = (protect.method.training_mut(), args.quality) {
         em.quality = q.into();
+    }
+    if let (Some(em), Some(r)) = (protect.method.training_mut(), args.rounds) {
+        em.max_rounds = Some(r.max(1));
     }
     // Unset scale knobs come from the library's presets: the CPU protocol for labelled data,
     // the app's Verify settings for albums.

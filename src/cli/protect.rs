@@ -13,18 +13,21 @@ use crate::job::{self, ProtectJob};
 use crate::progress::ProgressEvent;
 
 /// Flags override the saved config (if any), which overrides the defaults.
+/// Read a saved protection config: a bare config or a whole `manifest.json` (which holds it
+/// under "config").
+pub fn load_config(path: &std::path::Path) -> anyhow::Result<ProtectConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let inner = value.get("config").cloned().unwrap_or(value);
+    serde_json::from_value(inner)
+        .with_context(|| format!("{} is not a protection config", path.display()))
+}
+
 pub fn build_config(args: &ProtectArgs) -> anyhow::Result<ProtectConfig> {
     let mut cfg = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let value: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not valid JSON", path.display()))?;
-            // Accept either a bare config or a whole manifest.json (which holds it under "config").
-            let inner = value.get("config").cloned().unwrap_or(value);
-            serde_json::from_value(inner)
-                .with_context(|| format!("{} is not a protection config", path.display()))?
-        }
+        Some(path) => load_config(path)?,
         None => ProtectConfig::default(),
     };
     if let Some(m) = args.method

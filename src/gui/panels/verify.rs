@@ -73,9 +73,10 @@ pub fn show(ui: &mut egui::Ui, app: &mut App, commands: &mut Vec<Command>) {
         for line in plain_summary(report) {
             ui.add(egui::Label::new(format!("• {line}")).wrap());
         }
+        let v = &report.visibility;
         ui.small(format!(
-            "Visibility on the checked photos: PSNR {:.1} dB, SSIM {:.3}.",
-            report.visibility.psnr_mean, report.visibility.ssim_mean
+            "Visibility on the checked photos: PSNR {:.1} dB, SSIM {:.3}, colour cast ΔE {:.2}, grain in smooth areas {:.1}/255.",
+            v.psnr_mean, v.ssim_mean, v.cast_mean, v.flat_noise_mean
         ));
     }
 }

@@ -1,8 +1,10 @@
 //! The min-min loop of `shield` on tensors.
 //!
-//! Shapes: `n` images, square side `s`. Clean copies `x: [n, 3, s, s]` and budget maps
-//! `m: [n, 1, s, s]` (fraction of full scale) live on the plain device; the luma pattern
-//! `u: [n, 1, s, s]` in `[-1, 1]` gives `δ = m·u` on all three channels. The surrogate lives on
+//! Shapes: `n` images, `k` classes, square side `s`. Clean copies `x: [n, 3, s, s]` and budget
+//! maps `m: [n, 1, s, s]` (fraction of full scale) live on the plain device; the luma pattern
+//! of image `i` is `clip(u_i + c_{y_i}, −1, 1)` with a per-image part `u: [n, 1, s, s]` in
+//! `[-1, 1]` and, when `class_share > 0`, a part shared by its class `c: [k, 1, s, s]` in
+//! `[−class_share, class_share]`; `δ = m·pattern` on all three channels. The surrogate lives on
 //! the autodiff device and always sees transformed images `t(x + δ)`, `t` drawn per step.
 
 use std::time::Instant;
@@ -64,10 +66,27 @@ impl Problem<'_> {
         )
     }
 
-    /// `clip(x + m·u)` for the images `idx`, given their pattern rows `u: [B, 1, s, s]`;
-    /// `x` and `m` are taken on the plain `device` and moved to `u`'s autodiff graph when
-    /// `tracked`.
-    fn protected(&self, idx: &[usize], u: Tensor<4>, device: &Device, tracked: bool) -> Tensor<4> {
+    /// The images' patterns from their own rows `u: [B, 1, s, s]` and the class parts `c`
+    /// (on the same device as `u`).
+    fn pattern(&self, idx: &[usize], u: Tensor<4>, c: Option<Tensor<4>>) -> Tensor<4> {
+        match c {
+            None => u,
+            Some(c) => {
+                let device = u.device();
+                (u + c.select(0, self.targets(idx, &device))).clamp(-1.0, 1.0)
+            }
+        }
+    }
+
+    /// `clip(x + m·pattern)` for the images `idx`; `x` and `m` are taken on the plain `device`
+    /// and moved to the pattern's autodiff graph when `tracked`.
+    fn protected(
+        &self,
+        idx: &[usize],
+        pattern: Tensor<4>,
+        device: &Device,
+        tracked: bool,
+    ) -> Tensor<4> {
         let (mut x, mut m) = (
             self.rows(&self.x, idx, device),
             self.rows(&self.m, idx, device),
@@ -75,7 +94,7 @@ impl Problem<'_> {
         if tracked {
             (x, m) = (x.autodiff(), m.autodiff());
         }
-        (x + (m * u).repeat_dim(1, 3)).clamp(0.0, 1.0)
+        (x + (m * pattern).repeat_dim(1, 3)).clamp(0.0, 1.0)
     }
 }
 
@@ -97,7 +116,7 @@ fn tempered(logits: Tensor<2>) -> Tensor<2> {
 fn transformed_accuracy(
     p: &Problem<'_>,
     model: &Surrogate,
-    u: &Tensor<4>,
+    (u, c): (&Tensor<4>, Option<&Tensor<4>>),
     r: &ResolvedShield,
     rng: &mut Rng,
     device: &Device,
@@ -105,11 +124,13 @@ fn transformed_accuracy(
     let valid = model.valid();
     let batch = r.train.batch_size.min(p.n).max(1);
     let side = p.x.dims()[2];
+    let out = transforms::output_side(side, r.surrogate_size as usize);
     let mut correct = 0usize;
     for start in (0..p.n).step_by(batch) {
         let idx: Vec<usize> = (start..(start + batch).min(p.n)).collect();
-        let d = transforms::draw(&r.transforms, idx.len(), side, rng);
-        let xin = p.protected(&idx, p.rows(u, &idx, device), device, false);
+        let d = transforms::draw(&r.transforms, idx.len(), side, out, rng);
+        let pattern = p.pattern(&idx, p.rows(u, &idx, device), c.cloned());
+        let xin = p.protected(&idx, pattern, device, false);
         let pred = valid
             .forward(transforms::apply(xin, &d, device))
             .argmax(1)
@@ -129,28 +150,33 @@ fn transformed_accuracy(
     Ok(correct as f32 / p.n as f32)
 }
 
-/// Gradient sign of the tempered cross-entropy with respect to the pattern rows `u` of the
-/// images `idx`, through the transform `d`; also returns the loss (on the device).
-#[allow(clippy::too_many_arguments)]
+/// Gradient signs of the tempered cross-entropy with respect to the pattern rows `u` of the
+/// images `idx` and to the class parts `c` (zero for classes not in the batch), through the
+/// transform `d`; also returns the loss (on the device).
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
 fn pattern_gradient_sign(
     p: &Problem<'_>,
     frozen: &Surrogate,
     ce: &CrossEntropyLoss,
-    u: Tensor<4>,
+    (u, c): (Tensor<4>, Option<Tensor<4>>),
     idx: &[usize],
     d: &Draw,
     device: &Device,
-) -> Result<(Tensor<4>, Tensor<1>), MethodError> {
+) -> Result<(Tensor<4>, Option<Tensor<4>>, Tensor<1>), MethodError> {
     let ad = device.clone().autodiff();
     let u = u.autodiff().require_grad();
-    let xin = p.protected(idx, u.clone(), device, true);
+    let c = c.map(|c| c.autodiff().require_grad());
+    let xin = p.protected(idx, p.pattern(idx, u.clone(), c.clone()), device, true);
     let logits = frozen.forward(transforms::apply(xin, d, &ad));
     let loss = ce.forward(tempered(logits), p.targets(idx, &ad));
     let grads = loss.backward();
-    let g = u
-        .grad(&grads)
-        .ok_or_else(|| compute_err("no gradient for the pattern"))?;
-    Ok((g.sign(), loss.inner().detach()))
+    let missing = || compute_err("no gradient for the pattern");
+    let gu = u.grad(&grads).ok_or_else(missing)?;
+    let gc = match c {
+        Some(c) => Some(c.grad(&grads).ok_or_else(missing)?.sign()),
+        None => None,
+    };
+    Ok((gu.sign(), gc, loss.inner().detach()))
 }
 
 /// Run the optimisation.
@@ -187,7 +213,10 @@ pub fn run(
         n,
     };
     let t = &r.train;
+    let out = transforms::output_side(s, r.surrogate_size as usize);
     let mut u = Tensor::<4>::zeros([n, 1, s, s], &device);
+    let share = r.class_share;
+    let mut c = (share > 0.0).then(|| Tensor::<4>::zeros([k, 1, s, s], &device));
     let batch = t.batch_size.min(n).max(1);
     let mut model = Surrogate::new(
         t.surrogate,
@@ -211,8 +240,9 @@ pub fn run(
                 return Err(MethodError::Cancelled);
             }
             let idx = sampler.next_batch(batch);
-            let d = transforms::draw(&r.transforms, idx.len(), s, &mut rng);
-            let xin = p.protected(&idx, p.rows(&u, &idx, &device), &device, false);
+            let d = transforms::draw(&r.transforms, idx.len(), s, out, &mut rng);
+            let pattern = p.pattern(&idx, p.rows(&u, &idx, &device), c.clone());
+            let xin = p.protected(&idx, pattern, &device, false);
             let xt = transforms::apply(xin, &d, &device);
             let loss = ce.forward(model.forward(xt.autodiff()), p.targets(&idx, &ad));
             let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -230,17 +260,27 @@ pub fn run(
                 if ctx.cancel.is_cancelled() {
                     return Err(MethodError::Cancelled);
                 }
-                let d = transforms::draw(&r.transforms, idx.len(), s, &mut rng);
-                let (sign, l) =
-                    pattern_gradient_sign(&p, &frozen, &ce, ub.clone(), &idx, &d, &device)?;
+                let d = transforms::draw(&r.transforms, idx.len(), s, out, &mut rng);
+                let (sign, class_sign, l) = pattern_gradient_sign(
+                    &p,
+                    &frozen,
+                    &ce,
+                    (ub.clone(), c.clone()),
+                    &idx,
+                    &d,
+                    &device,
+                )?;
                 loss_sum = loss_sum + l;
                 loss_count += 1;
                 ub = (ub - sign * t.step_size).clamp(-1.0, 1.0);
+                if let (Some(cv), Some(g)) = (c.take(), class_sign) {
+                    c = Some((cv - g * t.step_size).clamp(-share, share));
+                }
             }
             u = u.slice_assign([start..start + idx.len()], ub);
         }
 
-        acc = transformed_accuracy(&p, &model, &u, r, &mut eval_rng, &device)?;
+        acc = transformed_accuracy(&p, &model, (&u, c.as_ref()), r, &mut eval_rng, &device)?;
         rounds = round;
         let mean_loss =
             to_vec(loss_sum)?.first().copied().unwrap_or(0.0) / loss_count.max(1) as f32;
@@ -259,7 +299,8 @@ pub fn run(
         }
     }
 
-    let values = to_vec(u.reshape([n * s * s]))?;
+    let all: Vec<usize> = (0..n).collect();
+    let values = to_vec(p.pattern(&all, u, c).reshape([n * s * s]))?;
     let plane = s * s;
     let deltas = (0..n)
         .map(|i| {
@@ -281,4 +322,87 @@ pub fn run(
             settings: serde_json::to_value(r).unwrap_or_default(),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cancel::CancelToken;
+    use crate::config::{Quality, ShieldConfig};
+    use crate::device::{ComputeDevice, DeviceChoice};
+    use crate::progress::NullSink;
+
+    fn fit(class_share: f32) -> (Vec<Planar>, Vec<usize>) {
+        let mut rng = Rng::new(11);
+        let n = 8;
+        let images: Vec<Planar> = (0..n)
+            .map(|_| {
+                let mut p = Planar::zeros(32, 32);
+                p.data.iter_mut().for_each(|v| *v = rng.next_f32());
+                p
+            })
+            .collect();
+        let labels: Vec<usize> = (0..n).map(|i| i % 2).collect();
+        let set = TrainingSet {
+            images,
+            labels: labels.clone(),
+            num_classes: 2,
+            budgets: vec![vec![8.0; 32 * 32]; n],
+        };
+        let mut cfg = ShieldConfig {
+            class_share,
+            ..ShieldConfig::default()
+        };
+        cfg.train.quality = Quality::Fast;
+        cfg.train.max_rounds = Some(1);
+        let device = ComputeDevice::select(DeviceChoice::Cpu).unwrap();
+        let cancel = CancelToken::new();
+        let ctx = MethodContext {
+            device: &device,
+            cancel: &cancel,
+            seed: 3,
+            epsilon: 8.0 / 255.0,
+            num_classes: 2,
+            events: &NullSink,
+        };
+        let r = cfg.resolve(device.backend, 8.0 / 255.0);
+        (run(&set, &r, &ctx).unwrap().deltas, labels)
+    }
+
+    /// Mean product of two patterns' luma planes (1 = identical saturated patterns).
+    fn agreement(a: &Planar, b: &Planar) -> f32 {
+        let n = a.plane_len();
+        a.data[..n]
+            .iter()
+            .zip(&b.data[..n])
+            .map(|(x, y)| x * y)
+            .sum::<f32>()
+            / n as f32
+    }
+
+    #[test]
+    fn the_shared_part_makes_a_groups_patterns_alike() {
+        let same_vs_other = |d: &[Planar], labels: &[usize]| {
+            let (mut same, mut other) = (Vec::new(), Vec::new());
+            for i in 0..d.len() {
+                for j in i + 1..d.len() {
+                    let a = agreement(&d[i], &d[j]);
+                    if labels[i] == labels[j] {
+                        same.push(a)
+                    } else {
+                        other.push(a)
+                    }
+                }
+            }
+            let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+            (mean(&same), mean(&other))
+        };
+        let (d, labels) = fit(0.5);
+        assert!(d.iter().all(|p| p.linf() <= 1.0 + 1e-6));
+        let (same, other) = same_vs_other(&d, &labels);
+        assert!(same > other + 0.1, "shared: same {same} other {other}");
+        let (d, labels) = fit(0.0);
+        let (same0, _) = same_vs_other(&d, &labels);
+        assert!(same > same0 + 0.1, "per photo only: same {same0}");
+    }
 }

@@ -163,15 +163,15 @@ impl Draw {
     }
 }
 
-/// Output side for working side `s`: `s` rounded down to a multiple of 16 (JPEG's macroblock),
-/// at least 16.
-pub fn output_side(s: usize) -> usize {
-    (s / 16 * 16).max(16)
+/// Side the transformed images have for working side `side` and a wanted surrogate input
+/// side `want`: the smaller, rounded down to a multiple of 16 (JPEG's macroblock), at least 16.
+pub fn output_side(side: usize, want: usize) -> usize {
+    (side.min(want) / 16 * 16).max(16)
 }
 
-/// Draw the transformation of a batch of `batch` images of side `side`.
-pub fn draw(cfg: &TransformConfig, batch: usize, side: usize, rng: &mut Rng) -> Draw {
-    let out = output_side(side);
+/// Draw the transformation of a batch of `batch` images of side `side`, to output side `out`
+/// (a multiple of 16; see [`output_side`]).
+pub fn draw(cfg: &TransformConfig, batch: usize, side: usize, out: usize, rng: &mut Rng) -> Draw {
     let inner = if rng.next_f32() < cfg.p_rescale {
         let f = rng
             .uniform(cfg.rescale_factor[0], cfg.rescale_factor[1])
@@ -271,8 +271,8 @@ mod tests {
         let x = Tensor::<4>::ones([3, 3, 40, 40], &device).mul_scalar(0.5);
         let mut seen_rescale = false;
         for seed in 0..12 {
-            let a = draw(&cfg, 3, 40, &mut Rng::new(seed));
-            let b = draw(&cfg, 3, 40, &mut Rng::new(seed));
+            let a = draw(&cfg, 3, 40, output_side(40, 64), &mut Rng::new(seed));
+            let b = draw(&cfg, 3, 40, output_side(40, 64), &mut Rng::new(seed));
             assert_eq!(a.rows, b.rows);
             assert_eq!(a.describe(), b.describe());
             seen_rescale |= a.up.is_some();
