@@ -141,6 +141,23 @@ pub fn train_classifier(
     model
 }
 
+/// How many rows of `logits: [B, classes]` have their largest score at the row's label.
+pub fn count_correct(logits: Tensor<2>, labels: &[usize]) -> Result<usize, MethodError> {
+    let pred: Vec<i64> = logits
+        .argmax(1)
+        .flatten::<1>(0, 1)
+        .try_into_data()
+        .map_err(compute_err)?
+        .convert::<i64>()
+        .try_into_vec::<i64>()
+        .map_err(compute_err)?;
+    Ok(pred
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| **p == **l as i64)
+        .count())
+}
+
 /// Share of `images` that `model` classifies as `labels` (evaluated in validation mode).
 pub fn accuracy(
     model: &Surrogate,
@@ -155,21 +172,11 @@ pub fn accuracy(
     let mut correct = 0;
     let all: Vec<usize> = (0..images.len()).collect();
     for idx in all.chunks(256) {
-        let pred = valid
-            .forward(batch_tensor(images, idx, device))
-            .argmax(1)
-            .flatten::<1>(0, 1);
-        let pred: Vec<i64> = pred
-            .try_into_data()
-            .map_err(compute_err)?
-            .convert::<i64>()
-            .try_into_vec::<i64>()
-            .map_err(compute_err)?;
-        correct += pred
-            .iter()
-            .zip(idx)
-            .filter(|(p, i)| **p == labels[**i] as i64)
-            .count();
+        let batch_labels: Vec<usize> = idx.iter().map(|&i| labels[i]).collect();
+        correct += count_correct(
+            valid.forward(batch_tensor(images, idx, device)),
+            &batch_labels,
+        )?;
     }
     Ok(correct as f32 / images.len() as f32)
 }

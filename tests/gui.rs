@@ -349,7 +349,11 @@ fn verify_view_checks_protection_on_the_opened_photos() {
     assert!(h.state().verify.is_some(), "the check started");
     wait_for(&mut h, "the check", 180, |a| a.verify_report.is_some());
     let report = h.state().verify_report.clone().unwrap();
-    assert_eq!(report.arms.len(), 5, "clean + as protected, shared, JPEG, resized");
+    assert_eq!(
+        report.arms.len(),
+        5,
+        "clean + as protected, shared, JPEG, resized"
+    );
     assert_eq!(report.train_images + report.test_images, 10);
     // Live curves were collected per arm and the summary is in words.
     assert_eq!(h.state().verify_curves.len(), 5);

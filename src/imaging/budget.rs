@@ -63,7 +63,7 @@ impl BudgetConfig {
                 self.rms_cap_255
             ));
         }
-        if self.window % 2 == 0 || !(3..=63).contains(&self.window) {
+        if self.window.is_multiple_of(2) || !(3..=63).contains(&self.window) {
             return Err(format!(
                 "budget window must be odd and 3–63, got {}",
                 self.window

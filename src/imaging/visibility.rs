@@ -133,8 +133,8 @@ fn area_grid(img: &RgbImage, block: u32) -> Grid {
     let mut count = vec![0u32; gw * gh];
     for (x, y, p) in img.enumerate_pixels() {
         let i = (y / block) as usize * gw + (x / block) as usize;
-        for c in 0..3 {
-            sum[i][c] += f64::from(p.0[c]);
+        for (s, v) in sum[i].iter_mut().zip(p.0) {
+            *s += f64::from(v);
         }
         count[i] += 1;
     }

@@ -43,9 +43,9 @@ pub enum MethodId {
 impl MethodId {
     /// Every method, in the order menus list them.
     pub const ALL: [MethodId; 5] = [
-        MethodId::Shield,
         MethodId::Em,
         MethodId::EmClass,
+        MethodId::Shield,
         MethodId::Conv,
         MethodId::Random,
     ];
@@ -73,7 +73,7 @@ impl MethodId {
             MethodId::EmClass => "Error-minimizing noise, one pattern per group",
             MethodId::Conv => "Convolution filters",
             MethodId::Random => "Random noise (control)",
-            MethodId::Shield => "Invisible shield (robust error-minimizing)",
+            MethodId::Shield => "Invisible shield (experimental)",
         }
     }
 
@@ -98,8 +98,10 @@ impl MethodId {
             }
             MethodId::Shield => {
                 "Like error-minimizing noise, but hidden where the eye does not look (textures, \
-                 not skies or skin), brightness only so colours never shift, and tuned to survive \
-                 cropping, resizing and JPEG compression; needs at least 2 photos and takes longer."
+                 not skies or skin), brightness only so colours never shift, and tuned through \
+                 cropping, resizing and JPEG compression; invisible in our tests, but EXPERIMENTAL: \
+                 it does not yet stop a model trained on real photos (EVALUATION.md); needs at \
+                 least 2 photos."
             }
             MethodId::Random => {
                 "Adds plain random grain of the same strength; it does NOT protect and exists only \

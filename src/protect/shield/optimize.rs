@@ -23,7 +23,7 @@ use crate::model::Surrogate;
 use crate::progress::ProgressEvent;
 use crate::protect::{FitReport, Fitted, MethodContext, TrainingSet};
 use crate::rng::{BatchSampler, Rng, derive_seed};
-use crate::train::sgd;
+use crate::train::{count_correct, sgd};
 
 const METHOD: &str = "shield";
 
@@ -131,21 +131,9 @@ fn transformed_accuracy(
         let d = transforms::draw(&r.transforms, idx.len(), side, out, rng);
         let pattern = p.pattern(&idx, p.rows(u, &idx, device), c.cloned());
         let xin = p.protected(&idx, pattern, device, false);
-        let pred = valid
-            .forward(transforms::apply(xin, &d, device))
-            .argmax(1)
-            .flatten::<1>(0, 1);
-        let pred: Vec<i64> = pred
-            .try_into_data()
-            .map_err(compute_err)?
-            .convert::<i64>()
-            .try_into_vec::<i64>()
-            .map_err(compute_err)?;
-        correct += pred
-            .iter()
-            .zip(&idx)
-            .filter(|(y, i)| **y == p.labels[**i] as i64)
-            .count();
+        let labels: Vec<usize> = idx.iter().map(|&i| p.labels[i]).collect();
+        correct += count_correct(valid.forward(transforms::apply(xin, &d, device)), &labels)
+            .map_err(|e| compute_err(e.to_string()))?;
     }
     Ok(correct as f32 / p.n as f32)
 }
