@@ -101,7 +101,15 @@ fn protect_a_nested_album_mirrors_folders_and_writes_a_manifest() {
         assert!(img["psnr_db"].as_f64().unwrap() > 30.0);
         let ssim = img["ssim"].as_f64().unwrap();
         assert!(ssim > 0.5 && ssim < 1.0, "{ssim}");
+        // The figures people see: per-channel SSIM, colour cast, flat-area noise.
+        assert_eq!(img["ssim_rgb"].as_array().unwrap().len(), 3);
+        assert!(img["cast_de00"].as_f64().unwrap() >= 0.0);
+        assert!(img["cast_de00_p99"].as_f64().unwrap() >= img["cast_de00"].as_f64().unwrap());
+        let flat = img["flat_noise_255"].as_f64().unwrap();
+        assert!((0.0..=4.0).contains(&flat), "{flat}");
     }
+    assert!(m["summary"]["mean_cast_de00"].as_f64().is_some());
+    assert!(m["summary"]["worst_flat_noise_255"].as_f64().is_some());
     assert_eq!(m["errors"], serde_json::json!([]));
 }
 

@@ -248,3 +248,98 @@ fn album_mode_holds_out_clean_photos_and_labels_the_result_a_proxy() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("at least 8 readable photos"));
 }
+
+/// Two classes of imagenette224 (224-px real photos) into `dir/<split>/<class>/`.
+fn imagenette_subset(dir: &std::path::Path, splits: &[&str]) {
+    let archive = shared_dir().join("datasets/imagenette224/imagenette224.tar.gz");
+    assert!(
+        archive.is_file(),
+        "imagenette archive missing at {}",
+        archive.display()
+    );
+    let patterns: Vec<String> = splits
+        .iter()
+        .flat_map(|split| ["church", "parachute"].map(|c| format!("{split}/{c}/*")))
+        .collect();
+    let status = Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(dir)
+        .arg("--wildcards")
+        .args(&patterns)
+        .status()
+        .expect("tar runs");
+    assert!(status.success());
+}
+
+#[test]
+fn the_real_photo_protocol_protects_at_native_size_and_reports_the_gap_per_defence() {
+    let dir = tempfile::tempdir().unwrap();
+    imagenette_subset(dir.path(), &["train", "test"]);
+    let report = dir.path().join("report");
+    let o = Command::new(env!("CARGO_BIN_EXE_unlearnable"))
+        .args(["evaluate", "--data"])
+        .arg(dir.path())
+        .args([
+            "--method",
+            "random",
+            "--defence",
+            "none",
+            "--defence",
+            "share",
+        ])
+        .args(["--clean-defence", "same", "--train-size", "32"])
+        .args([
+            "--train-per-class",
+            "6",
+            "--test-per-class",
+            "3",
+            "--epochs",
+            "1",
+        ])
+        .args(["--device", "cpu", "--report"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("report.json")).unwrap()).unwrap();
+    assert_eq!(r["train_images"], 12);
+    assert_eq!(
+        r["image_size"], 32,
+        "the classifier's side, not the photos'"
+    );
+    let names: Vec<&str> = r["arms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["clean", "clean + share", "random + none", "random + share"]
+    );
+    for arm in r["arms"].as_array().unwrap() {
+        let protected = arm["protected"].as_bool().unwrap();
+        assert_eq!(arm["gap"].is_null(), !protected, "{arm}");
+        if protected {
+            let reference = arm["clean_reference"].as_f64().unwrap();
+            let gap = arm["gap"].as_f64().unwrap();
+            let fin = arm["final_test_acc"].as_f64().unwrap();
+            assert!((reference - fin - gap).abs() < 1e-6, "{arm}");
+        }
+    }
+    // Visibility was measured on the 224-px photos themselves: per-pixel uniform noise in
+    // ±8/255 has an RMS of 8/√3 ≈ 4.6/255, PSNR ≈ 34.9 dB (a 32-px copy would differ).
+    let v = &r["visibility"];
+    let psnr = v["psnr_mean"].as_f64().unwrap();
+    assert!((34.0..36.0).contains(&psnr), "{psnr}");
+    assert!(v["flat_noise_mean"].as_f64().is_some() && v["cast_mean"].as_f64().is_some());
+    let md = std::fs::read_to_string(report.join("report.md")).unwrap();
+    assert!(
+        md.contains("| gap |") && md.contains("clean, same defence"),
+        "{md}"
+    );
+}
