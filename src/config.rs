@@ -478,12 +478,75 @@ pub enum PngCompression {
     Best,
 }
 
+/// Where the photos go, mapped to export settings (oxipng-style presets).
+///
+/// | preset | format | size |
+/// |---|---|---|
+/// | `full` | PNG (lossless) | full size |
+/// | `web` | JPEG quality 85 | long side at most 2048 px |
+///
+/// With `shield`, a JPEG preset's quality is also put into the transformations the noise is
+/// optimised through, so the file that is uploaded is one the noise was tuned for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExportPreset {
+    /// Full-size lossless PNG: keeps the protection exactly.
+    Full,
+    /// For the web: long side 2048 px, JPEG quality 85 (what most sites keep or re-encode).
+    Web,
+}
+
+impl ExportPreset {
+    /// All presets.
+    pub const ALL: [ExportPreset; 2] = [ExportPreset::Full, ExportPreset::Web];
+
+    /// Lower-case name, as the CLI takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportPreset::Full => "full",
+            ExportPreset::Web => "web",
+        }
+    }
+
+    /// One plain sentence.
+    pub fn explain(self) -> &'static str {
+        match self {
+            ExportPreset::Full => "Full size, lossless PNG: the protection is kept exactly.",
+            ExportPreset::Web => {
+                "For the web: at most 2048 px on the long side, JPEG quality 85 — small files, \
+                 and what most sites would do to the photo anyway."
+            }
+        }
+    }
+
+    /// Set `cfg`'s format, quality and size for this preset (metadata and naming are kept).
+    pub fn apply(self, cfg: &mut ExportConfig) {
+        cfg.preset = Some(self);
+        match self {
+            ExportPreset::Full => {
+                cfg.format = ExportFormat::Png;
+                cfg.max_long_side = None;
+            }
+            ExportPreset::Web => {
+                cfg.format = ExportFormat::Jpeg;
+                cfg.jpeg_quality = 85;
+                cfg.max_long_side = Some(2048);
+            }
+        }
+    }
+}
+
 /// How protected photos are written.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ExportConfig {
+    /// The preset the settings below came from (`None` when set by hand).
+    pub preset: Option<ExportPreset>,
     /// Output format.
     pub format: ExportFormat,
+    /// Shrink photos whose long side is larger than this (px) when writing; `None`: full size.
+    /// The ε bound holds for the full-size protected pixels; a shrunk copy is derived from them.
+    pub max_long_side: Option<u32>,
     /// JPEG quality (1–100), used only for [`ExportFormat::Jpeg`].
     pub jpeg_quality: u8,
     /// PNG compression effort, used only for [`ExportFormat::Png`].
@@ -500,7 +563,9 @@ pub struct ExportConfig {
 impl Default for ExportConfig {
     fn default() -> Self {
         Self {
+            preset: None,
             format: ExportFormat::Png,
+            max_long_side: None,
             jpeg_quality: 95,
             png_compression: PngCompression::Fast,
             keep_copyright: false,
@@ -603,6 +668,9 @@ impl ProtectConfig {
         }
         if self.batch_size == 0 {
             return Err("batch size must be at least 1".into());
+        }
+        if self.export.max_long_side.is_some_and(|s| s < 16) {
+            return Err("the export size limit must be at least 16 px".into());
         }
         if !(1..=100).contains(&self.export.jpeg_quality) {
             return Err(format!(

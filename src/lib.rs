@@ -29,7 +29,7 @@ pub mod rng;
 pub mod train;
 
 pub use cancel::CancelToken;
-pub use config::{ExportConfig, ExportFormat, MethodConfig, ProtectConfig, Strength};
+pub use config::{ExportConfig, ExportFormat, ExportPreset, MethodConfig, ProtectConfig, Strength};
 pub use device::{ComputeDevice, DeviceChoice};
 pub use error::{
     DeviceError, EvalError, ExportError, JobError, LoadError, LoadErrorKind, MethodError,

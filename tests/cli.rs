@@ -453,3 +453,57 @@ fn without_a_display_the_app_explains_itself_instead_of_crashing() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn the_web_preset_writes_shrunk_jpegs_and_shield_is_tuned_through_that_jpeg() {
+    let dir = tempfile::tempdir().unwrap();
+    let album = dir.path().join("album");
+    std::fs::create_dir_all(&album).unwrap();
+    for i in 0..3 {
+        let bytes = encode(
+            &DynamicImage::ImageRgb8(pattern(2600, 300, i)),
+            ImageFormat::Png,
+        );
+        std::fs::write(album.join(format!("wide{i}.png")), bytes).unwrap();
+    }
+    let out = dir.path().join("out");
+    let o = unlearnable(&[
+        "protect",
+        s(&album),
+        "--out",
+        s(&out),
+        "--method",
+        "shield",
+        "--quality",
+        "fast",
+        "--rounds",
+        "1",
+        "--preset",
+        "web",
+        "--device",
+        "cpu",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let m = manifest(&out);
+    assert_eq!(m["config"]["export"]["preset"], "web");
+    assert_eq!(m["config"]["export"]["max_long_side"], 2048);
+    // The transformations the noise was optimised through include the export's JPEG 85.
+    let t = &m["training"]["settings"]["transforms"];
+    assert!(t["p_jpeg"].as_f64().unwrap() >= 0.5, "{t}");
+    let q = t["jpeg_quality"].as_array().unwrap();
+    assert!(
+        q[0].as_u64().unwrap() <= 85 && q[1].as_u64().unwrap() >= 85,
+        "{t}"
+    );
+    for img in m["images"].as_array().unwrap() {
+        let path = Path::new(img["output"].as_str().unwrap());
+        assert_eq!(path.extension().unwrap(), "jpg");
+        let written = image::open(path).unwrap();
+        assert_eq!((written.width(), written.height()), (2048, 236));
+    }
+}

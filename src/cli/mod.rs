@@ -124,6 +124,24 @@ impl From<FormatArg> for ExportFormat {
     }
 }
 
+/// Export presets on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PresetArg {
+    /// Full-size lossless PNG (the default).
+    Full,
+    /// For the web: long side at most 2048 px, JPEG quality 85.
+    Web,
+}
+
+impl From<PresetArg> for crate::config::ExportPreset {
+    fn from(p: PresetArg) -> Self {
+        match p {
+            PresetArg::Full => crate::config::ExportPreset::Full,
+            PresetArg::Web => crate::config::ExportPreset::Web,
+        }
+    }
+}
+
 /// Speed/quality presets on the command line.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum QualityArg {
@@ -225,6 +243,10 @@ pub struct ProtectArgs {
     /// Seed: the same seed gives byte-identical results.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Where the photos go: `full` (full-size PNG) or `web` (long side ≤ 2048 px, JPEG 85;
+    /// `shield` then tunes its noise through that JPEG). --format/--jpeg-quality override it.
+    #[arg(long, value_enum)]
+    pub preset: Option<PresetArg>,
     /// Output format.
     #[arg(short, long, value_enum)]
     pub format: Option<FormatArg>,

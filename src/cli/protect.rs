@@ -47,11 +47,16 @@ pub fn build_config(args: &ProtectArgs) -> anyhow::Result<ProtectConfig> {
     if let Some(seed) = args.seed {
         cfg.seed = seed;
     }
+    if let Some(p) = args.preset {
+        crate::config::ExportPreset::from(p).apply(&mut cfg.export);
+    }
     if let Some(f) = args.format {
         cfg.export.format = f.into();
+        cfg.export.preset = None;
     }
     if let Some(q) = args.jpeg_quality {
         cfg.export.jpeg_quality = q;
+        cfg.export.preset = None;
     }
     if let Some(p) = args.png_compression {
         cfg.export.png_compression = p.into();

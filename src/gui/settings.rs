@@ -105,6 +105,12 @@ impl Settings {
         if let Some(e) = cfg.method.training_mut() {
             e.quality = self.quality;
         }
+        // The staged copies are lossless; a JPEG export is what the shield is tuned through.
+        if let crate::config::MethodConfig::Shield(c) = &mut cfg.method
+            && self.export.format == crate::config::ExportFormat::Jpeg
+        {
+            c.transforms.include_jpeg(self.export.jpeg_quality);
+        }
         cfg.export.keep_copyright = true;
         cfg
     }

@@ -126,6 +126,24 @@ pub fn encode(
     cfg: &ExportConfig,
     credit: (Option<&str>, Option<&str>),
 ) -> Result<Vec<u8>, String> {
+    let shrunk = cfg.max_long_side.and_then(|max| {
+        let (w, h) = rgb.dimensions();
+        let long = w.max(h);
+        (long > max).then(|| {
+            let scale = f64::from(max) / f64::from(long);
+            let nw = ((f64::from(w) * scale).round() as u32).max(1);
+            let nh = ((f64::from(h) * scale).round() as u32).max(1);
+            let filter = image::imageops::FilterType::Triangle;
+            (
+                image::imageops::resize(rgb, nw, nh, filter),
+                alpha.map(|a| image::imageops::resize(a, nw, nh, filter)),
+            )
+        })
+    });
+    let (rgb, alpha) = match &shrunk {
+        Some((r, a)) => (r, a.as_ref()),
+        None => (rgb, alpha),
+    };
     let (w, h) = rgb.dimensions();
     let exif = if cfg.keep_copyright {
         credit_exif(credit.0, credit.1)
@@ -293,5 +311,29 @@ mod tests {
         assert!(credited.windows(7).any(|w| w == b"(c) Ann"));
         let img = image::load_from_memory(&credited).unwrap().to_rgb8();
         assert_eq!(img, rgb);
+    }
+
+    #[test]
+    fn the_web_preset_shrinks_large_photos_and_writes_jpeg() {
+        let rgb = RgbImage::from_fn(4000, 1000, |x, _| image::Rgb([(x % 256) as u8, 90, 200]));
+        let alpha = GrayImage::from_pixel(4000, 1000, image::Luma([255]));
+        let mut cfg = ExportConfig::default();
+        crate::config::ExportPreset::Web.apply(&mut cfg);
+        let bytes = encode(&rgb, Some(&alpha), &cfg, (None, None)).unwrap();
+        assert_eq!(
+            image::guess_format(&bytes).unwrap(),
+            image::ImageFormat::Jpeg
+        );
+        let img = image::load_from_memory(&bytes).unwrap();
+        assert_eq!((img.width(), img.height()), (2048, 512));
+        // Small photos keep their size; the full preset is lossless PNG again.
+        let small = RgbImage::from_pixel(30, 20, image::Rgb([5, 6, 7]));
+        let img =
+            image::load_from_memory(&encode(&small, None, &cfg, (None, None)).unwrap()).unwrap();
+        assert_eq!((img.width(), img.height()), (30, 20));
+        crate::config::ExportPreset::Full.apply(&mut cfg);
+        let back = encode(&small, None, &cfg, (None, None)).unwrap();
+        assert_eq!(image::load_from_memory(&back).unwrap().to_rgb8(), small);
+        assert_eq!(cfg.preset, Some(crate::config::ExportPreset::Full));
     }
 }

@@ -248,7 +248,13 @@ pub fn build(cfg: &ProtectConfig) -> Method {
         MethodConfig::EmClass(c) => {
             Method::Album(Box::new(ErrorMinimizing::new(c.clone(), true, eps)))
         }
-        MethodConfig::Shield(c) => Method::Album(Box::new(Shield::new(c.clone(), eps))),
+        MethodConfig::Shield(c) => {
+            let mut c = c.clone();
+            if cfg.export.format == crate::config::ExportFormat::Jpeg {
+                c.transforms.include_jpeg(cfg.export.jpeg_quality);
+            }
+            Method::Album(Box::new(Shield::new(c, eps)))
+        }
     }
 }
 

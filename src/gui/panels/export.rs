@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::config::ExportFormat;
+use crate::config::{ExportFormat, ExportPreset};
 use crate::gui::app::{App, Command};
 
 /// What the measurements (EVALUATION.md, defence table) mean for someone about to share.
@@ -99,6 +99,23 @@ fn body(ui: &mut egui::Ui, app: &mut App, commands: &mut Vec<Command>) {
     let e = &mut app.settings.export;
     ui.add_space(4.0);
     ui.horizontal(|ui| {
+        ui.label("For");
+        for preset in ExportPreset::ALL {
+            let name = match preset {
+                ExportPreset::Full => "Full size (PNG)",
+                ExportPreset::Web => "The web (2048 px, JPEG 85)",
+            };
+            if ui
+                .selectable_label(e.preset == Some(preset), name)
+                .on_hover_text(preset.explain())
+                .clicked()
+            {
+                preset.apply(e);
+            }
+        }
+    });
+    let before = (e.format, e.jpeg_quality);
+    ui.horizontal(|ui| {
         ui.label("Format");
         ui.selectable_value(&mut e.format, ExportFormat::Png, "PNG")
             .on_hover_text("Lossless: keeps the protection exactly (recommended)");
@@ -107,13 +124,33 @@ fn body(ui: &mut egui::Ui, app: &mut App, commands: &mut Vec<Command>) {
         ui.selectable_value(&mut e.format, ExportFormat::Jpeg, "JPEG")
             .on_hover_text("Lossy: smaller files, but compression removes part of the protection");
     });
+    if let Some(side) = e.max_long_side {
+        let mut full = false;
+        ui.horizontal(|ui| {
+            ui.small(format!(
+                "Photos larger than {side} px on the long side are shrunk."
+            ));
+            full = ui.small_button("Keep full size").clicked();
+        });
+        if full {
+            e.max_long_side = None;
+            e.preset = None;
+        }
+    }
     if e.format == ExportFormat::Jpeg {
         ui.add(egui::Slider::new(&mut e.jpeg_quality, 70..=100).text("JPEG quality"));
+        ui.small(
+            "With the invisible shield, protect after choosing JPEG here: its noise is then \
+             tuned through this quality.",
+        );
         ui.colored_label(
             ui.visuals().warn_fg_color,
             "⚠ JPEG compression weakens the protection. Use PNG unless a site requires JPEG, \
              and then the highest quality.",
         );
+    }
+    if (e.format, e.jpeg_quality) != before {
+        e.preset = None;
     }
     ui.horizontal(|ui| {
         ui.label("Add to file names");

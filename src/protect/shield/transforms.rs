@@ -77,6 +77,14 @@ impl TransformConfig {
         }
     }
 
+    /// Make sure JPEG at `quality` (the export's) is among the transformations: the quality
+    /// range is widened to include it and at least half the batches go through JPEG.
+    pub fn include_jpeg(&mut self, quality: u8) {
+        let q = quality.clamp(1, 100);
+        self.jpeg_quality = [self.jpeg_quality[0].min(q), self.jpeg_quality[1].max(q)];
+        self.p_jpeg = self.p_jpeg.max(0.5);
+    }
+
     /// Check ranges; a message for the first problem.
     pub fn validate(&self) -> Result<(), String> {
         let unit = |v: f32| v.is_finite() && (0.0..=1.0).contains(&v);
