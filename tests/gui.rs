@@ -144,6 +144,9 @@ fn open_choose_protect_compare_export() {
     let pair = h.state().preview.clone().unwrap();
     h.get_by_label(&format!("PSNR {:.1} dB", pair.psnr_db));
     h.get_by_label(&format!("SSIM {:.3}", pair.ssim));
+    // The figures that see casts and grain in smooth areas, measured on the full photos.
+    h.get_by_label(&format!("colour cast ΔE {:.2}", pair.cast_de00));
+    h.get_by_label(&format!("smooth-area grain {:.1}/255", pair.flat_noise_255));
     assert!(
         pair.linf_255 > 0 && pair.linf_255 <= 16,
         "{}",
