@@ -251,26 +251,11 @@ fn album_mode_holds_out_clean_photos_and_labels_the_result_a_proxy() {
 
 /// Two classes of imagenette224 (224-px real photos) into `dir/<split>/<class>/`.
 fn imagenette_subset(dir: &std::path::Path, splits: &[&str]) {
-    let archive = shared_dir().join("datasets/imagenette224/imagenette224.tar.gz");
-    assert!(
-        archive.is_file(),
-        "imagenette archive missing at {}",
-        archive.display()
-    );
     let patterns: Vec<String> = splits
         .iter()
         .flat_map(|split| ["church", "parachute"].map(|c| format!("{split}/{c}/*")))
         .collect();
-    let status = Command::new("tar")
-        .arg("-xzf")
-        .arg(&archive)
-        .arg("-C")
-        .arg(dir)
-        .arg("--wildcards")
-        .args(&patterns)
-        .status()
-        .expect("tar runs");
-    assert!(status.success());
+    extract_shared("imagenette224/imagenette224.tar.gz", dir, &patterns);
 }
 
 #[test]

@@ -142,11 +142,31 @@ fn open_choose_protect_compare_export() {
     h.get_by_label("Noise ×10");
     h.get_by_label("Protected");
     let pair = h.state().preview.clone().unwrap();
-    h.get_by_label(&format!("PSNR {:.1} dB", pair.psnr_db));
-    h.get_by_label(&format!("SSIM {:.3}", pair.ssim));
+    h.get_by_label(&format!("PSNR {:.1} dB", pair.seen.psnr_db));
+    h.get_by_label(&format!("SSIM {:.3}", pair.seen.ssim));
     // The figures that see casts and grain in smooth areas, measured on the full photos.
-    h.get_by_label(&format!("colour cast ΔE {:.2}", pair.cast_de00));
-    h.get_by_label(&format!("smooth-area grain {:.1}/255", pair.flat_noise_255));
+    h.get_by_label(&format!("colour cast ΔE {:.2}", pair.seen.cast_de00));
+    h.get_by_label(&format!(
+        "smooth-area grain {:.1}/255",
+        pair.seen.flat_noise_255
+    ));
+    // The badges reuse the job's figures; they are those of the staged file itself.
+    let item = h
+        .state()
+        .photos
+        .items
+        .iter()
+        .find(|i| i.path.ends_with("photo_1.jpg"))
+        .unwrap();
+    let PhotoState::Done { staged, .. } = &item.state else {
+        panic!("photo_1 is protected")
+    };
+    let written = image::open(staged).unwrap().to_rgb8();
+    let original = image::open(&item.path).unwrap().to_rgb8();
+    assert_eq!(
+        unlearnable::imaging::visibility::measure(&original, &written),
+        pair.seen
+    );
     assert!(
         pair.linf_255 > 0 && pair.linf_255 <= 16,
         "{}",

@@ -21,6 +21,15 @@ pub struct ApplyStats {
     pub psnr_db: f64,
 }
 
+impl ApplyStats {
+    /// The statistics of an unchanged photo.
+    pub const IDENTICAL: ApplyStats = ApplyStats {
+        linf_255: 0,
+        mse: 0.0,
+        psnr_db: 100.0,
+    };
+}
+
 /// PSNR from an 8-bit MSE; identical images report 100 dB rather than infinity (JSON-safe).
 pub fn psnr_from_mse(mse: f64) -> f64 {
     if mse <= 0.0 {
@@ -37,62 +46,75 @@ pub fn psnr_from_mse(mse: f64) -> f64 {
 /// `0..=255`.
 pub fn apply_delta(clean: &RgbImage, delta: &Planar, epsilon_255: f32) -> (RgbImage, ApplyStats) {
     let (w, h) = clean.dimensions();
-    let mut out = RgbImage::new(w, h);
     if w == 0 || h == 0 || delta.width == 0 || delta.height == 0 {
-        return (
-            clean.clone(),
-            ApplyStats {
-                linf_255: 0,
-                mse: 0.0,
-                psnr_db: 100.0,
-            },
-        );
+        return (clean.clone(), ApplyStats::IDENTICAL);
     }
-    let e = (epsilon_255 + 1e-4).floor().max(0.0);
-    let e_i = e as i32;
+    let e = whole_steps(epsilon_255);
     let xt = taps(w, delta.width);
     let yt = taps(h, delta.height);
     let dw = delta.width as usize;
     let plane = delta.plane_len();
+    add_rows(clean, e, |y, changes| {
+        let (y0, y1, fy) = yt[y];
+        for (x, &(x0, x1, fx)) in xt.iter().enumerate() {
+            for c in 0..3 {
+                let p = &delta.data[c * plane..(c + 1) * plane];
+                let top = p[y0 * dw + x0] * (1.0 - fx) + p[y0 * dw + x1] * fx;
+                let bot = p[y1 * dw + x0] * (1.0 - fx) + p[y1 * dw + x1] * fx;
+                changes[3 * x + c] = ((top * (1.0 - fy) + bot * fy) * 255.0).clamp(-e, e);
+            }
+        }
+    })
+}
+
+/// ε in whole 8-bit steps (what a written 8-bit pixel can honour).
+fn whole_steps(epsilon_255: f32) -> f32 {
+    (epsilon_255 + 1e-4).floor().max(0.0)
+}
+
+/// Add changes to `clean` row by row (in parallel): `fill(y, changes)` writes row `y`'s change
+/// of every value (interleaved RGB, 1/255 units); each value is rounded, kept within `±e` of
+/// the original and in `0..=255`. Returns the result and its statistics.
+fn add_rows(
+    clean: &RgbImage,
+    e: f32,
+    fill: impl Fn(usize, &mut [f32]) + Sync,
+) -> (RgbImage, ApplyStats) {
+    let (w, h) = clean.dimensions();
+    let e_i = e as i32;
     let row_len = 3 * w as usize;
+    let mut out = RgbImage::new(w, h);
     let (sq, linf) = out
         .as_mut()
         .par_chunks_mut(row_len)
         .zip(clean.as_raw().par_chunks(row_len))
         .enumerate()
         .map(|(y, (dst, src))| {
-            let (y0, y1, fy) = yt[y];
+            let mut changes = vec![0.0f32; row_len];
+            fill(y, &mut changes);
             let mut sq = 0u64;
             let mut linf = 0u8;
-            for (x, &(x0, x1, fx)) in xt.iter().enumerate() {
-                for c in 0..3 {
-                    let p = &delta.data[c * plane..(c + 1) * plane];
-                    let top = p[y0 * dw + x0] * (1.0 - fx) + p[y0 * dw + x1] * fx;
-                    let bot = p[y1 * dw + x0] * (1.0 - fx) + p[y1 * dw + x1] * fx;
-                    let d255 = ((top * (1.0 - fy) + bot * fy) * 255.0).clamp(-e, e);
-                    let c0 = i32::from(src[3 * x + c]);
-                    let q = (c0 as f32 + d255)
-                        .round()
-                        .clamp((c0 - e_i).max(0) as f32, (c0 + e_i).min(255) as f32)
-                        as i32;
-                    let diff = (q - c0).unsigned_abs();
-                    sq += u64::from(diff * diff);
-                    linf = linf.max(diff as u8);
-                    dst[3 * x + c] = q as u8;
-                }
+            for ((d, &c0), change) in dst.iter_mut().zip(src).zip(&changes) {
+                let c0 = i32::from(c0);
+                let q = (c0 as f32 + change)
+                    .round()
+                    .clamp((c0 - e_i).max(0) as f32, (c0 + e_i).min(255) as f32)
+                    as i32;
+                let diff = (q - c0).unsigned_abs();
+                sq += u64::from(diff * diff);
+                linf = linf.max(diff as u8);
+                *d = q as u8;
             }
             (sq, linf)
         })
         .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1.max(b.1)));
     let mse = sq as f64 / (3.0 * w as f64 * h as f64);
-    (
-        out,
-        ApplyStats {
-            linf_255: linf,
-            mse,
-            psnr_db: psnr_from_mse(mse),
-        },
-    )
+    let stats = ApplyStats {
+        linf_255: linf,
+        mse,
+        psnr_db: psnr_from_mse(mse),
+    };
+    (out, stats)
 }
 
 /// Apply a method's δ to a photo: within the uniform ε-ball ([`apply_delta`]) or, when the
@@ -161,15 +183,9 @@ pub fn apply_pattern(
     assert_eq!(budget.len(), w as usize * h as usize, "budget map size");
     assert_eq!(pattern.len(), pw as usize * ph as usize, "pattern size");
     if w == 0 || h == 0 || pw == 0 || ph == 0 {
-        let stats = ApplyStats {
-            linf_255: 0,
-            mse: 0.0,
-            psnr_db: 100.0,
-        };
-        return (clean.clone(), stats);
+        return (clean.clone(), ApplyStats::IDENTICAL);
     }
-    let e = (epsilon_255 + 1e-4).floor().max(0.0);
-    let e_i = e as i32;
+    let e = whole_steps(epsilon_255);
     let xt = cubic_taps(w, pw);
     let yt = cubic_taps(h, ph);
     // The pattern enlarged horizontally: `ph` rows of `w` values.
@@ -181,41 +197,15 @@ pub fn apply_pattern(
                 .collect()
         })
         .collect();
-    let mut out = RgbImage::new(w, h);
-    let row_len = 3 * w as usize;
-    let (sq, linf) = out
-        .as_mut()
-        .par_chunks_mut(row_len)
-        .zip(clean.as_raw().par_chunks(row_len))
-        .enumerate()
-        .map(|(y, (dst, src))| {
-            let (idx, wt) = &yt[y];
-            let budget_row = &budget[y * w as usize..(y + 1) * w as usize];
-            let mut sq = 0u64;
-            let mut linf = 0u8;
-            for x in 0..w as usize {
-                let v: f32 = (0..4).map(|k| wide[idx[k]][x] * wt[k]).sum();
-                // Rounded once, so every channel gets the same whole-step change.
-                let d = (v.clamp(-1.0, 1.0) * budget_row[x]).clamp(-e, e).round() as i32;
-                for c in 0..3 {
-                    let c0 = i32::from(src[3 * x + c]);
-                    let q = (c0 + d).clamp((c0 - e_i).max(0), (c0 + e_i).min(255));
-                    let diff = (q - c0).unsigned_abs();
-                    sq += u64::from(diff * diff);
-                    linf = linf.max(diff as u8);
-                    dst[3 * x + c] = q as u8;
-                }
-            }
-            (sq, linf)
-        })
-        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1.max(b.1)));
-    let mse = sq as f64 / (3.0 * w as f64 * h as f64);
-    let stats = ApplyStats {
-        linf_255: linf,
-        mse,
-        psnr_db: psnr_from_mse(mse),
-    };
-    (out, stats)
+    add_rows(clean, e, |y, changes| {
+        let (idx, wt) = &yt[y];
+        let budget_row = &budget[y * w as usize..(y + 1) * w as usize];
+        for (x, px) in changes.chunks_exact_mut(3).enumerate() {
+            let v: f32 = (0..4).map(|k| wide[idx[k]][x] * wt[k]).sum();
+            // Rounded here, once, so every channel gets the same whole-step change.
+            px.fill((v.clamp(-1.0, 1.0) * budget_row[x]).clamp(-e, e).round());
+        }
+    })
 }
 
 #[cfg(test)]

@@ -284,11 +284,10 @@ pub fn run(
             Outcome::Skipped => skipped += 1,
         }
     }
-    let psnrs: Vec<f64> = images.iter().map(|r| r.visibility.psnr_db).collect();
-    let ssims: Vec<f64> = images.iter().map(|r| r.visibility.ssim).collect();
     let seen = |f: fn(&Visibility) -> f64| -> Vec<f64> {
         images.iter().map(|r| f(&r.visibility)).collect()
     };
+    let (psnrs, ssims) = (seen(|v| v.psnr_db), seen(|v| v.ssim));
     let (casts, cast_p99s, flats) = (
         seen(|v| v.cast_de00),
         seen(|v| v.cast_de00_p99),
@@ -296,6 +295,7 @@ pub fn run(
     );
     let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
     let max = |v: &[f64]| v.iter().copied().reduce(f64::max);
+    let min = |v: &[f64]| v.iter().copied().reduce(f64::min);
     let mut warnings = Vec::new();
     if config.export.format.is_lossy() {
         warnings.push(
@@ -336,11 +336,10 @@ pub fn run(
             done: images.len(),
             failed: errors.len(),
             skipped,
-            mean_psnr_db: (!psnrs.is_empty())
-                .then(|| psnrs.iter().sum::<f64>() / psnrs.len() as f64),
-            worst_psnr_db: psnrs.iter().copied().reduce(f64::min),
-            mean_ssim: (!ssims.is_empty()).then(|| ssims.iter().sum::<f64>() / ssims.len() as f64),
-            worst_ssim: ssims.iter().copied().reduce(f64::min),
+            mean_psnr_db: mean(&psnrs),
+            worst_psnr_db: min(&psnrs),
+            mean_ssim: mean(&ssims),
+            worst_ssim: min(&ssims),
             mean_cast_de00: mean(&casts),
             worst_cast_de00_p99: max(&cast_p99s),
             mean_flat_noise_255: mean(&flats),

@@ -130,29 +130,35 @@ pub fn shared_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
 }
 
-/// Extract the first `per_class` CIFAR-10 images of each class of `split` (`train`/`test`) into
-/// `dir/<split>/<class>/NNNN.jpg`. `per_class` must be at most 100.
-pub fn cifar_subset(dir: &Path, split: &str, per_class: usize) -> PathBuf {
-    assert!(per_class <= 100 && per_class > 0);
-    let archive = shared_dir().join("datasets/cifar10-jpg/cifar10-jpg.tar.gz");
+/// Extract the members matching `patterns` (tar wildcards) of the shared data set archive
+/// `datasets/<archive>` into `dir`.
+pub fn extract_shared(archive: &str, dir: &Path, patterns: &[String]) {
+    let archive = shared_dir().join("datasets").join(archive);
     assert!(
         archive.is_file(),
-        "CIFAR-10 archive missing at {}",
+        "data set archive missing at {}",
         archive.display()
     );
-    let patterns: Vec<String> = (0..per_class)
-        .map(|i| format!("{split}/*/{i:04}.jpg"))
-        .collect();
     let status = std::process::Command::new("tar")
         .arg("-xzf")
         .arg(&archive)
         .arg("-C")
         .arg(dir)
         .arg("--wildcards")
-        .args(&patterns)
+        .args(patterns)
         .status()
         .expect("tar runs");
     assert!(status.success(), "tar failed");
+}
+
+/// Extract the first `per_class` CIFAR-10 images of each class of `split` (`train`/`test`) into
+/// `dir/<split>/<class>/NNNN.jpg`. `per_class` must be at most 100.
+pub fn cifar_subset(dir: &Path, split: &str, per_class: usize) -> PathBuf {
+    assert!(per_class <= 100 && per_class > 0);
+    let patterns: Vec<String> = (0..per_class)
+        .map(|i| format!("{split}/*/{i:04}.jpg"))
+        .collect();
+    extract_shared("cifar10-jpg/cifar10-jpg.tar.gz", dir, &patterns);
     dir.join(split)
 }
 

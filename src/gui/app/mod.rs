@@ -349,7 +349,7 @@ impl App {
             return;
         };
         self.selected = Some(i);
-        if let PhotoState::Done { staged, .. } = &item.state {
+        if let PhotoState::Done { staged, seen } = &item.state {
             if self.preview.as_ref().map(|p| &p.source) != Some(&item.path)
                 && self.pending_preview.as_ref().map(|p| &p.source) != Some(&item.path)
             {
@@ -357,6 +357,7 @@ impl App {
                 self.pending_preview = Some(PendingPreview::start(
                     item.path.clone(),
                     staged.clone(),
+                    *seen,
                     self.max_texture_side,
                     self.repaint_fn(),
                 ));

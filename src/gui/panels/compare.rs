@@ -169,22 +169,22 @@ fn badges(ui: &mut egui::Ui, pair: &PreviewPair) {
         };
         badge(
             ui,
-            format!("PSNR {:.1} dB", pair.psnr_db),
+            format!("PSNR {:.1} dB", pair.seen.psnr_db),
             "Peak signal-to-noise ratio: higher means less visible. Above about 35 dB changes are hard to see.",
         );
         badge(
             ui,
-            format!("SSIM {:.3}", pair.ssim),
+            format!("SSIM {:.3}", pair.seen.ssim),
             "Structural similarity: 1.000 means identical structure; above 0.95 looks the same to most people.",
         );
         badge(
             ui,
-            format!("colour cast ΔE {:.2}", pair.cast_de00),
+            format!("colour cast ΔE {:.2}", pair.seen.cast_de00),
             "Colour shift over whole regions (CIEDE2000 between the blurred original and protected photo): below 1 is invisible side by side; 2 and more shows as a tint.",
         );
         badge(
             ui,
-            format!("smooth-area grain {:.1}/255", pair.flat_noise_255),
+            format!("smooth-area grain {:.1}/255", pair.seen.flat_noise_255),
             "How much the smooth areas (skies, skin, walls) changed, on average: the eye sees grain there first. Below 1.5/255 is hard to see at 1:1.",
         );
         badge(

@@ -10,7 +10,7 @@ use image::RgbImage;
 use image::imageops::FilterType;
 
 use crate::config::LoadLimits;
-use crate::imaging::{load_photo, visibility};
+use crate::imaging::{Visibility, load_photo};
 
 /// Both images of one photo, ready to upload (RGBA8, same size).
 pub struct PreviewPair {
@@ -29,14 +29,9 @@ pub struct PreviewPair {
     pub clean_rgba: Vec<Vec<u8>>,
     /// Protected pixels, the same way.
     pub protected_rgba: Vec<Vec<u8>>,
-    /// PSNR (dB) at native size.
-    pub psnr_db: f64,
-    /// SSIM (luma) at native size.
-    pub ssim: f64,
-    /// Colour cast: mean CIEDE2000 between the blurred original and protected photo.
-    pub cast_de00: f64,
-    /// RMS change in flat areas (1/255 units).
-    pub flat_noise_255: f64,
+    /// Visibility figures at native size, as the protection job measured them on these
+    /// (lossless) pixels: PSNR, SSIM, colour cast, flat-area noise.
+    pub seen: Visibility,
     /// Largest per-channel change, in 1/255.
     pub linf_255: u8,
 }
@@ -86,7 +81,12 @@ pub fn mip_chain(level0: Vec<u8>, width: u32, height: u32) -> Vec<Vec<u8>> {
 }
 
 /// Load `source` and its protected copy `protected`, limiting the longest side to `max_side`.
-pub fn load_pair(source: &Path, protected: &Path, max_side: u32) -> Result<PreviewPair, String> {
+pub fn load_pair(
+    source: &Path,
+    protected: &Path,
+    seen: Visibility,
+    max_side: u32,
+) -> Result<PreviewPair, String> {
     let limits = LoadLimits::default();
     let clean = load_photo(source, &limits).map_err(|e| e.to_string())?;
     let prot = load_photo(protected, &limits).map_err(|e| e.to_string())?;
@@ -99,7 +99,6 @@ pub fn load_pair(source: &Path, protected: &Path, max_side: u32) -> Result<Previ
             clean.height()
         ));
     }
-    let seen = visibility::measure(&clean.rgb, &prot.rgb);
     let linf = clean
         .rgb
         .as_raw()
@@ -131,10 +130,7 @@ pub fn load_pair(source: &Path, protected: &Path, max_side: u32) -> Result<Previ
         native,
         clean_rgba: mip_chain(rgba(&a), width, height),
         protected_rgba: mip_chain(rgba(&b), width, height),
-        psnr_db: seen.psnr_db,
-        ssim: seen.ssim,
-        cast_de00: seen.cast_de00,
-        flat_noise_255: seen.flat_noise_255,
+        seen,
         linf_255: linf,
     })
 }
@@ -151,6 +147,7 @@ impl PendingPreview {
     pub fn start(
         source: PathBuf,
         protected: PathBuf,
+        seen: Visibility,
         max_side: u32,
         repaint: impl Fn() + Send + 'static,
     ) -> Self {
@@ -159,7 +156,7 @@ impl PendingPreview {
         let spawned = std::thread::Builder::new()
             .name("unlearnable-preview".into())
             .spawn(move || {
-                let _ = tx.send(load_pair(&src, &protected, max_side));
+                let _ = tx.send(load_pair(&src, &protected, seen, max_side));
                 repaint();
             });
         let rx = match spawned {

@@ -132,8 +132,7 @@ fn transformed_accuracy(
         let pattern = p.pattern(&idx, p.rows(u, &idx, device), c.cloned());
         let xin = p.protected(&idx, pattern, device, false);
         let labels: Vec<usize> = idx.iter().map(|&i| p.labels[i]).collect();
-        correct += count_correct(valid.forward(transforms::apply(xin, &d, device)), &labels)
-            .map_err(|e| compute_err(e.to_string()))?;
+        correct += count_correct(valid.forward(transforms::apply(xin, &d, device)), &labels)?;
     }
     Ok(correct as f32 / p.n as f32)
 }
