@@ -362,6 +362,10 @@ pub struct ShieldConfig {
     /// and remove, and saturate the budget more (more visible). Off by default: at 0.5 it did
     /// not protect better at the CPU-scale real-photo protocol (EVALUATION.md).
     pub class_share: f32,
+    /// Side in working-size pixels of a tile that the shared pattern repeats over the whole
+    /// photo (0: one pattern as large as the photo). A tiled pattern is stationary, so every
+    /// random crop of a photo carries all of it.
+    pub class_tile: u32,
     /// How the budget is spread over each photo (texture mask, flat-area budget, RMS cap).
     pub budget: BudgetConfig,
     /// Transformations the noise is optimised through (and the surrogate trained on).
@@ -379,6 +383,7 @@ impl Default for ShieldConfig {
             surrogate_size: None,
             step_fraction: 0.2,
             class_share: 0.0,
+            class_tile: 0,
             budget: BudgetConfig::default(),
             transforms: TransformConfig::default(),
         }
@@ -395,6 +400,8 @@ pub struct ResolvedShield {
     pub surrogate_size: u32,
     /// Share of the budget for the group's shared pattern.
     pub class_share: f32,
+    /// Tile of the shared pattern (0: full size).
+    pub class_tile: u32,
     /// Budget spreading.
     pub budget: BudgetConfig,
     /// Transformations.
@@ -429,6 +436,7 @@ impl ShieldConfig {
                 .surrogate_size
                 .unwrap_or(if gpu { gpu_input } else { cpu_input }),
             class_share: self.class_share,
+            class_tile: self.class_tile,
             budget: self.budget.clone(),
             transforms: self.transforms.clone(),
         }
@@ -691,6 +699,12 @@ impl ProtectConfig {
                 return Err(format!(
                     "shield class share must be in [0, 1], got {}",
                     c.class_share
+                ));
+            }
+            if c.class_tile > 1024 {
+                return Err(format!(
+                    "shield class tile must be at most 1024 px, got {}",
+                    c.class_tile
                 ));
             }
             if c.train.working_size.is_some_and(|w| w % 16 != 0) {

@@ -76,6 +76,18 @@ pub enum ExportError {
     /// The destination would be one of the original photos: refused, originals are never touched.
     #[error("refusing to write {}: it is one of the original photos", .0.display())]
     WouldOverwriteOriginal(PathBuf),
+    /// The destination resolves to a place inside an input folder (e.g. through a symlink).
+    #[error(
+        "refusing to write {}: it resolves into the input folder {}, where originals live",
+        path.display(),
+        folder.display()
+    )]
+    WouldWriteIntoInput {
+        /// Destination path.
+        path: PathBuf,
+        /// The input folder it resolves into.
+        folder: PathBuf,
+    },
 }
 
 /// A compute device could not be used.
@@ -192,6 +204,42 @@ pub enum JobError {
     /// The configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// There is not enough free space for the outputs (checked before any work).
+    #[error(
+        "not enough free space in {}: the protected photos need about {} MB, {} MB are free",
+        path.display(),
+        needed / 1_000_000,
+        free / 1_000_000
+    )]
+    NoSpace {
+        /// Output folder.
+        path: PathBuf,
+        /// Estimated bytes needed.
+        needed: u64,
+        /// Bytes free.
+        free: u64,
+    },
+    /// Writing stopped in the middle of the run (e.g. the disk is full); what finished is kept.
+    #[error(
+        "the run stopped: {message}. {done} photo(s) finished and are recorded in {}; free some space and run the same command with --resume to finish the rest",
+        manifest.display()
+    )]
+    OutputStopped {
+        /// The write error.
+        message: String,
+        /// Photos finished and recorded.
+        done: usize,
+        /// The manifest holding them.
+        manifest: PathBuf,
+    },
+    /// `--resume` cannot continue the earlier run.
+    #[error("cannot resume from {}: {why}", manifest.display())]
+    Resume {
+        /// The earlier run's manifest.
+        manifest: PathBuf,
+        /// Why not.
+        why: String,
+    },
     /// Device set-up failed.
     #[error(transparent)]
     Device(#[from] DeviceError),

@@ -23,6 +23,7 @@ pub mod job;
 pub mod labels;
 pub mod manifest;
 pub mod model;
+pub mod path_json;
 pub mod progress;
 pub mod protect;
 pub mod rng;

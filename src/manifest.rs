@@ -3,18 +3,20 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::ProtectConfig;
 use crate::imaging::Visibility;
 use crate::protect::FitReport;
 
 /// One protected photo.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ImageRecord {
     /// Original file.
+    #[serde(with = "crate::path_json")]
     pub source: PathBuf,
     /// Written file.
+    #[serde(with = "crate::path_json")]
     pub output: PathBuf,
     /// Class name used for class-wise methods.
     pub class: String,
@@ -37,16 +39,17 @@ pub struct ImageRecord {
 }
 
 /// One photo that could not be protected.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorRecord {
     /// Original file.
+    #[serde(with = "crate::path_json")]
     pub source: PathBuf,
     /// Why, in words.
     pub error: String,
 }
 
 /// Totals.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Photos found.
     pub total: usize,
@@ -77,7 +80,7 @@ pub struct Summary {
 }
 
 /// The whole manifest.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     /// `unlearnable <version>`.
     pub app: String,
@@ -99,6 +102,13 @@ pub struct Manifest {
     pub training: Option<FitReport>,
     /// Whether the run was cancelled before the end.
     pub cancelled: bool,
+    /// `false` while the run is in progress (the manifest is rewritten after every photo) or
+    /// when it was killed: `protect --resume` finishes the `pending` photos.
+    #[serde(default = "finished_default")]
+    pub finished: bool,
+    /// Photos not yet written, with the output planned for each (while `finished` is false).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<Planned>,
     /// Totals.
     pub summary: Summary,
     /// Protected photos, in album order.
@@ -109,8 +119,23 @@ pub struct Manifest {
     pub warnings: Vec<String>,
 }
 
+fn finished_default() -> bool {
+    true
+}
+
+/// A photo still to be written, and where.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Planned {
+    /// Original file.
+    #[serde(with = "crate::path_json")]
+    pub source: PathBuf,
+    /// Planned output.
+    #[serde(with = "crate::path_json")]
+    pub output: PathBuf,
+}
+
 /// Class labels of a run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Labels {
     /// Where labels came from: `folders`, or k-means clusters for a flat folder.
     pub source: String,

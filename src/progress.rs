@@ -69,8 +69,10 @@ pub enum ProgressEvent {
         /// Position in the album's sorted order.
         index: usize,
         /// Original file.
+        #[serde(with = "crate::path_json")]
         source: PathBuf,
         /// Written file.
+        #[serde(with = "crate::path_json")]
         output: PathBuf,
         /// How visible the change is: PSNR, SSIM (luma and per channel), colour cast and
         /// flat-area noise of protected vs original (flat fields in JSON).
@@ -82,8 +84,10 @@ pub enum ProgressEvent {
         /// Position in the staged run's list of written photos.
         index: usize,
         /// Original file.
+        #[serde(with = "crate::path_json")]
         source: PathBuf,
         /// Exported file.
+        #[serde(with = "crate::path_json")]
         output: PathBuf,
     },
     /// One photo failed; the job goes on.
@@ -91,6 +95,7 @@ pub enum ProgressEvent {
         /// Position in the album's sorted order.
         index: usize,
         /// Original file.
+        #[serde(with = "crate::path_json")]
         source: PathBuf,
         /// Why, in words.
         error: String,

@@ -9,6 +9,9 @@ use common::*;
 
 #[test]
 fn evaluate_writes_a_well_formed_report() {
+    if !have_shared(CIFAR) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     cifar_subset(dir.path(), "train", 4);
     cifar_subset(dir.path(), "test", 2);
@@ -120,6 +123,9 @@ fn evaluate_rejects_a_folder_without_splits() {
 /// protected, and the report says how the groups were made and that it is a proxy.
 #[test]
 fn album_mode_holds_out_clean_photos_and_labels_the_result_a_proxy() {
+    if !have_shared(CIFAR) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let album = cifar_subset(dir.path(), "train", 4);
     let report = dir.path().join("report");
@@ -255,11 +261,14 @@ fn imagenette_subset(dir: &std::path::Path, splits: &[&str]) {
         .iter()
         .flat_map(|split| ["church", "parachute"].map(|c| format!("{split}/{c}/*")))
         .collect();
-    extract_shared("imagenette224/imagenette224.tar.gz", dir, &patterns);
+    extract_shared(IMAGENETTE, dir, &patterns);
 }
 
 #[test]
 fn the_real_photo_protocol_protects_at_native_size_and_reports_the_gap_per_defence() {
+    if !have_shared(IMAGENETTE) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     imagenette_subset(dir.path(), &["train", "test"]);
     let report = dir.path().join("report");

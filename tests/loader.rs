@@ -266,6 +266,7 @@ fn a_folder_with_bad_files_still_protects_the_good_ones() {
         out_dir: dir.path().join("out"),
         config: ProtectConfig::new(MethodId::Conv, Strength::Medium),
         device: DeviceChoice::Cpu,
+        resume: false,
     };
     let summary = unlearnable::job::run(&job, &NullSink, &CancelToken::new()).unwrap();
     let m = &summary.manifest;

@@ -19,6 +19,7 @@ fn run(inputs: Vec<PathBuf>, out: &Path, config: ProtectConfig) -> unlearnable::
         out_dir: out.to_path_buf(),
         config,
         device: DeviceChoice::Cpu,
+        resume: false,
     };
     unlearnable::job::run(&job, &NullSink, &CancelToken::new()).expect("job runs")
 }
@@ -198,6 +199,7 @@ fn cancelling_before_start_writes_no_photos_but_a_manifest_that_says_so() {
         out_dir: dir.path().join("out"),
         config: ProtectConfig::default(),
         device: DeviceChoice::Cpu,
+        resume: false,
     };
     let s = unlearnable::job::run(&job, &NullSink, &cancel).unwrap();
     assert!(s.manifest.cancelled);
@@ -225,6 +227,7 @@ fn output_inside_the_input_folder_is_refused() {
             out_dir: out,
             config: ProtectConfig::default(),
             device: DeviceChoice::Cpu,
+            resume: false,
         };
         let e = unlearnable::job::run(&job, &NullSink, &CancelToken::new()).unwrap_err();
         assert!(e.to_string().contains("inside the input folder"), "{e}");

@@ -55,6 +55,7 @@ fn burn_computes_on_a_shared_window_device() {
             out_dir: dir.path().join(out),
             config: ProtectConfig::new(MethodId::Conv, Strength::Medium),
             device,
+            resume: false,
         };
         unlearnable::job::run(&job, &unlearnable::progress::NullSink, &CancelToken::new())
             .expect("job runs")

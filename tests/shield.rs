@@ -21,6 +21,7 @@ fn protect(input: &Path, out: &Path, cfg: ProtectConfig) -> Manifest {
         out_dir: out.to_path_buf(),
         config: cfg,
         device: DeviceChoice::Cpu,
+        resume: false,
     };
     unlearnable::job::run(&job, &NullSink, &CancelToken::new())
         .expect("job runs")

@@ -262,6 +262,10 @@ pub struct ProtectArgs {
     /// Replace files already in the output folder instead of picking free names.
     #[arg(long)]
     pub overwrite: bool,
+    /// Continue an interrupted run into the same --out folder: photos it finished are kept,
+    /// the rest are protected with its settings (read from its manifest).
+    #[arg(long)]
+    pub resume: bool,
     /// Add this to every output file name before the extension (e.g. `_protected`).
     #[arg(long, value_name = "TEXT")]
     pub suffix: Option<String>,

@@ -26,9 +26,14 @@ pub fn load_config(path: &std::path::Path) -> anyhow::Result<ProtectConfig> {
 }
 
 pub fn build_config(args: &ProtectArgs) -> anyhow::Result<ProtectConfig> {
-    let mut cfg = match &args.config {
-        Some(path) => load_config(path)?,
-        None => ProtectConfig::default(),
+    let earlier = args
+        .resume
+        .then(|| job::last_manifest_path(&args.out))
+        .flatten();
+    let mut cfg = match (&args.config, &earlier) {
+        (Some(path), _) => load_config(path)?,
+        (None, Some(manifest)) => load_config(manifest)?,
+        (None, None) => ProtectConfig::default(),
     };
     if let Some(m) = args.method
         && cfg.method.id() != m
@@ -100,6 +105,8 @@ fn is_usage(e: &JobError) -> bool {
             | JobError::InputNotFound(_)
             | JobError::OutputInsideInput { .. }
             | JobError::Config(_)
+            | JobError::Resume { .. }
+            | JobError::NoSpace { .. }
             | JobError::Device(_)
             | JobError::Method(MethodError::UnsuitableAlbum { .. })
     )
@@ -137,6 +144,7 @@ pub fn run(args: ProtectArgs) -> u8 {
         out_dir: args.out,
         config,
         device: args.device.into(),
+        resume: args.resume,
     };
     let handle = match job::spawn(job, || {}) {
         Ok(h) => h,

@@ -10,6 +10,7 @@ use image::{ExtendedColorType, GrayImage, ImageEncoder, RgbImage, RgbaImage};
 
 use crate::config::{ExportConfig, ExportFormat, PngCompression};
 use crate::error::ExportError;
+use crate::imaging::paths::InputGuard;
 
 /// Chooses output paths: the input's relative path under the output folder with the export
 /// format's extension. A name already used in this run, already on disk (unless overwriting),
@@ -20,7 +21,7 @@ pub struct OutputPlanner {
     extension: &'static str,
     overwrite: bool,
     taken: HashSet<String>,
-    originals: HashSet<String>,
+    guard: InputGuard,
     suffix: String,
 }
 
@@ -31,22 +32,22 @@ fn key(p: &Path) -> String {
 }
 
 impl OutputPlanner {
-    /// A planner for `out_dir` that will never hand out any of `originals`.
-    pub fn new<'a>(
-        out_dir: &Path,
-        format: ExportFormat,
-        overwrite: bool,
-        originals: impl IntoIterator<Item = &'a Path>,
-    ) -> Self {
-        let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    /// A planner for `out_dir` that will never hand out a path that resolves to one of the
+    /// originals `guard` knows (through `..` and symlinks).
+    pub fn new(out_dir: &Path, format: ExportFormat, overwrite: bool, guard: InputGuard) -> Self {
         Self {
-            out_dir: abs(out_dir),
+            out_dir: std::path::absolute(out_dir).unwrap_or_else(|_| out_dir.to_path_buf()),
             extension: format.extension(),
             overwrite,
             taken: HashSet::new(),
-            originals: originals.into_iter().map(|p| key(&abs(p))).collect(),
+            guard,
             suffix: String::new(),
         }
+    }
+
+    /// The originals this planner protects; writers check every path with it.
+    pub fn guard(&self) -> &InputGuard {
+        &self.guard
     }
 
     /// Append `suffix` to every file name's stem (`photo.jpg` → `photo_protected.png`).
@@ -57,6 +58,12 @@ impl OutputPlanner {
             .filter(|c| !matches!(c, '/' | '\\' | '.' | '\0'))
             .collect();
         self
+    }
+
+    /// Mark `path` as used (e.g. an earlier run's output that `--resume` keeps), so that no
+    /// other photo is given it.
+    pub fn reserve(&mut self, path: &Path) {
+        self.taken.insert(key(path));
     }
 
     /// The output path for an input whose relative output path is `rel_out`.
@@ -76,7 +83,7 @@ impl OutputPlanner {
         loop {
             let k = key(&candidate);
             let free = !self.taken.contains(&k)
-                && !self.originals.contains(&k)
+                && !self.guard.is_original(&candidate)
                 && (self.overwrite || !candidate.exists());
             if free {
                 self.taken.insert(k);
@@ -229,6 +236,18 @@ pub fn write_atomically(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()
     Ok(())
 }
 
+/// [`write_atomically`] after asking `guard`: a path that resolves to an original, or into an
+/// input folder, is refused whatever `overwrite` says.
+pub fn write_output(
+    path: &Path,
+    bytes: &[u8],
+    overwrite: bool,
+    guard: &InputGuard,
+) -> Result<(), ExportError> {
+    guard.check(path)?;
+    write_atomically(path, bytes, overwrite)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,7 +260,8 @@ mod tests {
         std::fs::write(out.join("old.png"), b"keep me").unwrap();
         let original = out.join("sub/orig.png");
         std::fs::write(&original, b"original").unwrap();
-        let mut p = OutputPlanner::new(&out, ExportFormat::Png, false, [original.as_path()]);
+        let guard = || InputGuard::new([original.as_path()], []);
+        let mut p = OutputPlanner::new(&out, ExportFormat::Png, false, guard());
         assert_eq!(p.plan(Path::new("a.jpg")), out.join("a.png"));
         assert_eq!(p.plan(Path::new("a.png")), out.join("a_2.png"));
         assert_eq!(p.plan(Path::new("A.tiff")), out.join("A_3.png"));
@@ -250,7 +270,7 @@ mod tests {
             p.plan(Path::new("sub/orig.jpg")),
             out.join("sub/orig_2.png")
         );
-        let mut p = OutputPlanner::new(&out, ExportFormat::Png, true, [original.as_path()]);
+        let mut p = OutputPlanner::new(&out, ExportFormat::Png, true, guard());
         assert_eq!(p.plan(Path::new("old.jpg")), out.join("old.png"));
         assert_eq!(
             p.plan(Path::new("sub/orig.jpg")),
@@ -262,8 +282,8 @@ mod tests {
     fn a_name_suffix_is_added_before_the_extension_and_sanitised() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        let mut p =
-            OutputPlanner::new(&out, ExportFormat::Jpeg, false, []).with_suffix("_prot/../x.y");
+        let mut p = OutputPlanner::new(&out, ExportFormat::Jpeg, false, InputGuard::default())
+            .with_suffix("_prot/../x.y");
         assert_eq!(p.plan(Path::new("sub/a.png")), out.join("sub/a_protxy.jpg"));
         assert_eq!(
             p.plan(Path::new("sub/a.tif")),

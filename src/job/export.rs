@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use crate::cancel::CancelToken;
 use crate::config::{ExportConfig, LoadLimits};
 use crate::error::JobError;
-use crate::imaging::{OutputPlanner, encode, load_photo, write_atomically};
+use crate::imaging::{
+    InputGuard, OutputPlanner, encode, load_photo, write_atomically, write_output,
+};
 use crate::manifest::{ErrorRecord, Manifest};
 use crate::progress::{ProgressEvent, ProgressSink};
 
@@ -66,7 +68,10 @@ pub fn export_staged(
         out_dir,
         cfg.format,
         cfg.overwrite,
-        staged.images.iter().map(|r| r.source.as_path()),
+        InputGuard::new(
+            staged.images.iter().map(|r| r.source.as_path()),
+            roots.iter().map(PathBuf::as_path),
+        ),
     )
     .with_suffix(&cfg.name_suffix);
     events.emit(ProgressEvent::Phase {
@@ -105,7 +110,8 @@ pub fn export_staged(
                     .map_err(|e| format!("cannot encode: {e}"))
             })
             .and_then(|bytes| {
-                write_atomically(&output, &bytes, cfg.overwrite).map_err(|e| e.to_string())
+                write_output(&output, &bytes, cfg.overwrite, planner.guard())
+                    .map_err(|e| e.to_string())
             });
         match result {
             Ok(()) => {

@@ -4,6 +4,7 @@
 //! with [`spawn`]; reports [`ProgressEvent`]s; honours a [`CancelToken`].
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -12,17 +13,22 @@ use rayon::prelude::*;
 
 mod album;
 pub mod export;
+mod journal;
 mod photo;
+mod preflight;
 
 pub use album::{WorkingCopy, working_copy as working_copy_for_training};
+use journal::{Journal, Previous};
 use photo::{DeltaSource, Outcome, Shared, protect_one};
 
 use crate::cancel::CancelToken;
 use crate::config::ProtectConfig;
 use crate::device::{ComputeDevice, DeviceChoice};
-use crate::error::{JobError, MethodError};
-use crate::imaging::{Album, OutputPlanner, Planar, Visibility, scan, write_atomically};
-use crate::manifest::{Labels, Manifest, Summary};
+use crate::error::{ExportError, JobError, MethodError};
+use crate::imaging::{
+    Album, InputGuard, OutputPlanner, Planar, Visibility, canonical_lenient, scan, write_atomically,
+};
+use crate::manifest::{ImageRecord, Labels, Manifest, Planned, Summary};
 use crate::progress::{ProgressEvent, ProgressSink};
 use crate::protect::{self, Method, MethodContext};
 
@@ -37,6 +43,9 @@ pub struct ProtectJob {
     pub config: ProtectConfig,
     /// Where to compute.
     pub device: DeviceChoice,
+    /// Continue the run whose manifest is in `out_dir`: keep the photos it finished and do
+    /// the rest (same settings required).
+    pub resume: bool,
 }
 
 /// The result of a finished (or cancelled) job.
@@ -46,29 +55,6 @@ pub struct RunSummary {
     pub manifest: Manifest,
     /// Where the manifest was written.
     pub manifest_path: PathBuf,
-}
-
-/// Canonical form of a path that may not exist yet: its nearest existing ancestor is
-/// canonicalized and the rest appended.
-fn canonical_lenient(p: &Path) -> PathBuf {
-    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let mut tail = Vec::new();
-    let mut cur = abs.as_path();
-    loop {
-        if let Ok(c) = cur.canonicalize() {
-            return tail
-                .iter()
-                .rev()
-                .fold(c, |acc: PathBuf, part| acc.join(part));
-        }
-        match (cur.parent(), cur.file_name()) {
-            (Some(parent), Some(name)) => {
-                tail.push(name.to_os_string());
-                cur = parent;
-            }
-            _ => return abs,
-        }
-    }
 }
 
 fn check_output_folder(album: &Album, out_dir: &Path) -> Result<(), JobError> {
@@ -101,8 +87,91 @@ fn free_manifest_path(out_dir: &Path, overwrite: bool) -> PathBuf {
         .unwrap_or(first)
 }
 
+/// The manifest an earlier run left in `out_dir`: the last of `manifest.json`,
+/// `manifest_2.json`, ... that exists.
+pub fn last_manifest_path(out_dir: &Path) -> Option<PathBuf> {
+    let first = out_dir.join("manifest.json");
+    if !first.is_file() {
+        return None;
+    }
+    let mut last = first;
+    for n in 2.. {
+        let p = out_dir.join(format!("manifest_{n}.json"));
+        if !p.is_file() {
+            break;
+        }
+        last = p;
+    }
+    Some(last)
+}
+
+/// Why a run stopped writing before the end (a full disk, a folder that went away).
+#[derive(Default)]
+pub(crate) struct Halt(Mutex<Option<String>>);
+
+impl Halt {
+    /// Stop the run: record the first reason and cancel the remaining work.
+    pub(crate) fn halt(&self, why: String, cancel: &CancelToken) {
+        if let Ok(mut r) = self.0.lock() {
+            r.get_or_insert(why);
+        }
+        cancel.cancel();
+    }
+
+    fn reason(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|r| r.clone())
+    }
+}
+
+/// Whether a write error means the output cannot take more files (so the run should stop
+/// rather than fail every remaining photo the same way).
+pub(crate) fn is_out_of_space(e: &ExportError) -> bool {
+    use std::io::ErrorKind::{QuotaExceeded, ReadOnlyFilesystem, StorageFull};
+    matches!(e, ExportError::Io { source, .. }
+        if matches!(source.kind(), StorageFull | QuotaExceeded | ReadOnlyFilesystem))
+}
+
+/// Summary figures over the recorded photos.
+fn summarize(
+    total: usize,
+    images: &[ImageRecord],
+    failed: usize,
+    skipped: usize,
+    seconds: f64,
+) -> Summary {
+    let seen = |f: fn(&Visibility) -> f64| -> Vec<f64> {
+        images.iter().map(|r| f(&r.visibility)).collect()
+    };
+    let (psnrs, ssims) = (seen(|v| v.psnr_db), seen(|v| v.ssim));
+    let (casts, cast_p99s, flats) = (
+        seen(|v| v.cast_de00),
+        seen(|v| v.cast_de00_p99),
+        seen(|v| v.flat_noise_255),
+    );
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    let max = |v: &[f64]| v.iter().copied().reduce(f64::max);
+    let min = |v: &[f64]| v.iter().copied().reduce(f64::min);
+    Summary {
+        total,
+        done: images.len(),
+        failed,
+        skipped,
+        mean_psnr_db: mean(&psnrs),
+        worst_psnr_db: min(&psnrs),
+        mean_ssim: mean(&ssims),
+        worst_ssim: min(&ssims),
+        mean_cast_de00: mean(&casts),
+        worst_cast_de00_p99: max(&cast_p99s),
+        mean_flat_noise_255: mean(&flats),
+        worst_flat_noise_255: max(&flats),
+        seconds,
+    }
+}
+
 /// Run a job to the end on the calling thread. Per-photo problems are recorded and the job
-/// goes on; only problems with the job as a whole return `Err`.
+/// goes on; only problems with the job as a whole return `Err`. The manifest is written at
+/// the start and after every photo (a killed run leaves a valid one); with `job.resume`, the
+/// photos an earlier run into the same folder finished are kept and only the rest is done.
 pub fn run(
     job: &ProtectJob,
     events: &dyn ProgressSink,
@@ -117,6 +186,19 @@ pub fn run(
         path: job.out_dir.clone(),
         source,
     })?;
+    let (manifest_path, previous) = if job.resume {
+        let path = last_manifest_path(&job.out_dir).ok_or_else(|| JobError::Resume {
+            manifest: job.out_dir.join("manifest.json"),
+            why: "there is no earlier run in this folder".into(),
+        })?;
+        let previous = Previous::load(&path, config)?;
+        (path, previous)
+    } else {
+        (
+            free_manifest_path(&job.out_dir, config.export.overwrite),
+            Previous::default(),
+        )
+    };
     let device = ComputeDevice::select(job.device)?;
     let method = protect::build(config);
 
@@ -124,14 +206,88 @@ pub fn run(
         &job.out_dir,
         config.export.format,
         config.export.overwrite,
-        album.entries.iter().map(|e| e.path.as_path()),
+        InputGuard::new(
+            album.entries.iter().map(|e| e.path.as_path()),
+            album.roots.iter().map(PathBuf::as_path),
+        ),
     )
     .with_suffix(&config.export.name_suffix);
+    previous.outputs().for_each(|o| planner.reserve(o));
+    // Photos the earlier run finished keep their record; the ones it had planned keep their
+    // output (a file there is this run's own, written before the manifest caught up).
+    let kept: Vec<Option<ImageRecord>> = album
+        .entries
+        .iter()
+        .map(|e| previous.done(e).cloned())
+        .collect();
+    let mut replace = vec![config.export.overwrite; album.len()];
     let outputs: Vec<PathBuf> = album
         .entries
         .iter()
-        .map(|e| planner.plan(&e.rel_out))
+        .zip(&kept)
+        .map(|(e, k)| match (k, previous.planned(e)) {
+            (Some(r), _) => r.output.clone(),
+            (None, Some(planned)) => {
+                replace[e.index] = true;
+                planned.to_path_buf()
+            }
+            (None, None) => planner.plan(&e.rel_out),
+        })
         .collect();
+    let skip: Vec<bool> = kept.iter().map(Option::is_some).collect();
+    preflight::check_space(
+        &job.out_dir,
+        album.entries.iter().filter(|e| !skip[e.index]),
+        &config.export,
+    )?;
+
+    let labels = Labels {
+        source: "folders".into(),
+        classes: album.classes.clone(),
+    };
+    let mut warnings = Vec::new();
+    if config.export.format.is_lossy() {
+        warnings.push(
+            "JPEG output re-compresses the photos, which weakens the protection; PNG keeps it intact."
+                .to_string(),
+        );
+    }
+    let base = |images: Vec<ImageRecord>, errors, labels, training, pending| Manifest {
+        app: format!("unlearnable {}", env!("CARGO_PKG_VERSION")),
+        created_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        method: method.id().id().to_string(),
+        epsilon_255: config.epsilon_255,
+        seed: config.seed,
+        device: device.summary(),
+        labels,
+        config: config.clone(),
+        training,
+        cancelled: false,
+        finished: false,
+        pending,
+        summary: summarize(album.len(), &images, 0, 0, 0.0),
+        images,
+        errors,
+        warnings: Vec::new(),
+    };
+    let mut start = base(
+        kept.iter().flatten().cloned().collect(),
+        Vec::new(),
+        labels.clone(),
+        None,
+        journal::pending(&album.entries, &outputs, &skip),
+    );
+    start.warnings = warnings.clone();
+    let journal = Journal::start(manifest_path.clone(), start).map_err(|e| match e {
+        ExportError::Io { source, .. } => JobError::OutputFolder {
+            path: job.out_dir.clone(),
+            source,
+        },
+        other => JobError::Export(other),
+    })?;
 
     events.emit(ProgressEvent::Started {
         total: album.len(),
@@ -154,11 +310,22 @@ pub fn run(
         num_classes: album.classes.len(),
         events,
     };
-
-    let mut labels = Labels {
-        source: "folders".into(),
-        classes: album.classes.clone(),
+    let halt = Halt::default();
+    // Record each photo in the journal as it finishes; a journal that cannot be written
+    // stops the run (the manifest on disk keeps the last complete state).
+    let note = |outcome: Outcome, source: &Path| -> Outcome {
+        let recorded = match &outcome {
+            Outcome::Done(r) => Some(journal.record(source, Ok(r))),
+            Outcome::Failed(e) => Some(journal.record(source, Err(e))),
+            Outcome::Skipped | Outcome::Kept(_) => None,
+        };
+        if let Some(Err(why)) = recorded {
+            halt.halt(format!("the manifest could not be updated ({why})"), cancel);
+        }
+        outcome
     };
+
+    let mut labels = labels;
     let mut training = None;
     let mut cancelled_in_training = false;
     let outcomes: Vec<Outcome> = match &method {
@@ -173,6 +340,8 @@ pub fn run(
                 class_names: &album.classes,
                 events,
                 cancel,
+                guard: planner.guard(),
+                halt: &halt,
             };
             pool.install(|| {
                 album
@@ -180,8 +349,18 @@ pub fn run(
                     .par_iter()
                     .zip(outputs.par_iter())
                     .with_max_len(1)
-                    .map(|(e, out)| {
-                        protect_one(&shared, e, e.label, DeltaSource::Method(m.as_ref()), out)
+                    .map(|(e, out)| match &kept[e.index] {
+                        Some(r) => Outcome::Kept(r.clone()),
+                        None => note(
+                            protect_one(
+                                &shared,
+                                e,
+                                e.label,
+                                DeltaSource::Method(m.as_ref()),
+                                (out, replace[e.index]),
+                            ),
+                            &e.path,
+                        ),
                     })
                     .collect()
             })
@@ -242,6 +421,8 @@ pub fn run(
                 class_names: &labels.classes,
                 events,
                 cancel,
+                guard: planner.guard(),
+                halt: &halt,
             };
             let written: Vec<Option<Outcome>> = pool.install(|| {
                 album
@@ -250,13 +431,19 @@ pub fn run(
                     .zip(outputs.par_iter())
                     .with_max_len(1)
                     .map(|(e, out)| {
+                        if let Some(r) = &kept[e.index] {
+                            return Some(Outcome::Kept(r.clone()));
+                        }
                         deltas[e.index].map(|d| {
-                            protect_one(
-                                &shared,
-                                e,
-                                trained_label[e.index],
-                                DeltaSource::Trained(d, m.budget()),
-                                out,
+                            note(
+                                protect_one(
+                                    &shared,
+                                    e,
+                                    trained_label[e.index],
+                                    DeltaSource::Trained(d, m.budget()),
+                                    (out, replace[e.index]),
+                                ),
+                                &e.path,
                             )
                         })
                     })
@@ -265,8 +452,9 @@ pub fn run(
             read.copies
                 .into_iter()
                 .zip(written)
-                .map(|(copy, w)| match (copy, w) {
-                    (Err(first_pass), _) => first_pass,
+                .zip(&album.entries)
+                .map(|((copy, w), e)| match (copy, w) {
+                    (Err(first_pass), _) => note(first_pass, &e.path),
                     (Ok(_), Some(o)) => o,
                     (Ok(_), None) => Outcome::Skipped,
                 })
@@ -276,32 +464,16 @@ pub fn run(
 
     let mut images = Vec::new();
     let mut errors = Vec::new();
-    let mut skipped = 0;
-    for o in outcomes {
+    let mut pending = Vec::new();
+    for ((o, e), out) in outcomes.into_iter().zip(&album.entries).zip(&outputs) {
         match o {
-            Outcome::Done(r) => images.push(r),
+            Outcome::Done(r) | Outcome::Kept(r) => images.push(r),
             Outcome::Failed(e) => errors.push(e),
-            Outcome::Skipped => skipped += 1,
+            Outcome::Skipped => pending.push(Planned {
+                source: e.path.clone(),
+                output: out.clone(),
+            }),
         }
-    }
-    let seen = |f: fn(&Visibility) -> f64| -> Vec<f64> {
-        images.iter().map(|r| f(&r.visibility)).collect()
-    };
-    let (psnrs, ssims) = (seen(|v| v.psnr_db), seen(|v| v.ssim));
-    let (casts, cast_p99s, flats) = (
-        seen(|v| v.cast_de00),
-        seen(|v| v.cast_de00_p99),
-        seen(|v| v.flat_noise_255),
-    );
-    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-    let max = |v: &[f64]| v.iter().copied().reduce(f64::max);
-    let min = |v: &[f64]| v.iter().copied().reduce(f64::min);
-    let mut warnings = Vec::new();
-    if config.export.format.is_lossy() {
-        warnings.push(
-            "JPEG output re-compresses the photos, which weakens the protection; PNG keeps it intact."
-                .to_string(),
-        );
     }
     if let Some(t) = &training
         && !t.reached_target
@@ -317,42 +489,28 @@ pub fn run(
                 .unwrap_or(0.0)
         ));
     }
-    let manifest = Manifest {
-        app: format!("unlearnable {}", env!("CARGO_PKG_VERSION")),
-        created_unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        method: method.id().id().to_string(),
-        epsilon_255: config.epsilon_255,
-        seed: config.seed,
-        device: device.summary(),
-        labels,
-        config: config.clone(),
-        training,
-        cancelled: cancel.is_cancelled() || cancelled_in_training,
-        summary: Summary {
-            total: album.len(),
-            done: images.len(),
-            failed: errors.len(),
-            skipped,
-            mean_psnr_db: mean(&psnrs),
-            worst_psnr_db: min(&psnrs),
-            mean_ssim: mean(&ssims),
-            worst_ssim: min(&ssims),
-            mean_cast_de00: mean(&casts),
-            worst_cast_de00_p99: max(&cast_p99s),
-            mean_flat_noise_255: mean(&flats),
-            worst_flat_noise_255: max(&flats),
-            seconds: started.elapsed().as_secs_f64(),
-        },
-        images,
-        errors,
-        warnings,
-    };
-    let manifest_path = free_manifest_path(&job.out_dir, config.export.overwrite);
+    let skipped = pending.len();
+    let mut manifest = base(images, errors, labels, training, pending);
+    manifest.warnings = warnings;
+    manifest.summary = summarize(
+        album.len(),
+        &manifest.images,
+        manifest.errors.len(),
+        skipped,
+        started.elapsed().as_secs_f64(),
+    );
+    manifest.cancelled = cancel.is_cancelled() || cancelled_in_training;
+    manifest.finished = manifest.pending.is_empty();
+    let halted = halt.reason();
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| JobError::Worker(e.to_string()))?;
-    write_atomically(&manifest_path, &json, true)?;
+    let final_write = write_atomically(journal.path(), &json, true);
+    if let Some(message) = halted.or_else(|| final_write.as_ref().err().map(ToString::to_string)) {
+        return Err(JobError::OutputStopped {
+            message,
+            done: manifest.summary.done,
+            manifest: manifest_path,
+        });
+    }
     events.emit(ProgressEvent::Finished {
         done: manifest.summary.done,
         failed: manifest.summary.failed,

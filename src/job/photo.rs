@@ -3,13 +3,14 @@
 
 use std::path::Path;
 
+use super::{Halt, is_out_of_space};
 use crate::cancel::CancelToken;
 use crate::config::ProtectConfig;
 use crate::error::LoadError;
 use crate::imaging::planar::working_copy;
 use crate::imaging::{
-    AlbumEntry, BudgetConfig, Planar, apply_perturbation, encode, load_photo, visibility,
-    write_atomically,
+    AlbumEntry, BudgetConfig, InputGuard, Planar, apply_perturbation, encode, load_photo,
+    visibility, write_output,
 };
 use crate::manifest::{ErrorRecord, ImageRecord};
 use crate::progress::{ProgressEvent, ProgressSink};
@@ -30,8 +31,10 @@ pub enum Outcome {
     Done(ImageRecord),
     /// Could not be protected; the job goes on.
     Failed(ErrorRecord),
-    /// Not attempted because the job was cancelled.
+    /// Not attempted because the job was cancelled (or stopped).
     Skipped,
+    /// Finished by an earlier run that this one resumes.
+    Kept(ImageRecord),
 }
 
 /// Everything the per-photo work shares.
@@ -46,6 +49,10 @@ pub struct Shared<'a> {
     pub events: &'a dyn ProgressSink,
     /// Cancel token.
     pub cancel: &'a CancelToken,
+    /// The originals, which no output may resolve to.
+    pub guard: &'a InputGuard,
+    /// Stops the run when the output cannot take more files.
+    pub halt: &'a Halt,
 }
 
 /// Record a failure (event + manifest entry).
@@ -61,13 +68,14 @@ pub fn failed(events: &dyn ProgressSink, entry: &AlbumEntry, error: String) -> O
     })
 }
 
-/// Protect `entry` into `output`; `label` is the class used (folder or cluster).
+/// Protect `entry` into `output` (replacing a file there when `replace`); `label` is the
+/// class used (folder or cluster).
 pub fn protect_one(
     s: &Shared<'_>,
     entry: &AlbumEntry,
     label: usize,
     delta: DeltaSource<'_>,
-    output: &Path,
+    (output, replace): (&Path, bool),
 ) -> Outcome {
     if s.cancel.is_cancelled() {
         return Outcome::Skipped;
@@ -111,7 +119,12 @@ pub fn protect_one(
     if s.cancel.is_cancelled() {
         return Outcome::Skipped;
     }
-    if let Err(e) = write_atomically(output, &bytes, s.config.export.overwrite) {
+    if let Err(e) = write_output(output, &bytes, replace, s.guard) {
+        if is_out_of_space(&e) {
+            // Every later photo would fail the same way: stop, keep what finished.
+            s.halt.halt(e.to_string(), s.cancel);
+            return Outcome::Skipped;
+        }
         return failed(s.events, entry, e.to_string());
     }
     s.events.emit(ProgressEvent::ImageDone {

@@ -186,7 +186,7 @@ pub struct Fitted {
 }
 
 /// How training went, recorded in the manifest.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FitReport {
     /// Rounds run.
     pub rounds: u32,

@@ -130,6 +130,31 @@ pub fn shared_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
 }
 
+/// The CIFAR-10 archive of the shared data sets.
+pub const CIFAR: &str = "cifar10-jpg/cifar10-jpg.tar.gz";
+/// The imagenette224 archive of the shared data sets.
+pub const IMAGENETTE: &str = "imagenette224/imagenette224.tar.gz";
+
+/// Whether the shared data set `archive` (under `datasets/`) is there. A test that needs it
+/// returns early when it is not, after saying it was skipped — unless
+/// `UNLEARNABLE_REQUIRE_SHARED` is set (CI sets it), where a missing archive fails the test.
+pub fn have_shared(archive: &str) -> bool {
+    let path = shared_dir().join("datasets").join(archive);
+    if path.is_file() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("UNLEARNABLE_REQUIRE_SHARED").is_none(),
+        "data set archive missing at {} (UNLEARNABLE_REQUIRE_SHARED is set)",
+        path.display()
+    );
+    eprintln!(
+        "SKIPPED: this test needs {} (set UNLEARNABLE_SHARED to the shared folder)",
+        path.display()
+    );
+    false
+}
+
 /// Extract the members matching `patterns` (tar wildcards) of the shared data set archive
 /// `datasets/<archive>` into `dir`.
 pub fn extract_shared(archive: &str, dir: &Path, patterns: &[String]) {
@@ -158,7 +183,7 @@ pub fn cifar_subset(dir: &Path, split: &str, per_class: usize) -> PathBuf {
     let patterns: Vec<String> = (0..per_class)
         .map(|i| format!("{split}/*/{i:04}.jpg"))
         .collect();
-    extract_shared("cifar10-jpg/cifar10-jpg.tar.gz", dir, &patterns);
+    extract_shared(CIFAR, dir, &patterns);
     dir.join(split)
 }
 

@@ -48,6 +48,7 @@ impl App {
             out_dir: run_dir,
             config: self.settings.protect_config(),
             device: self.settings.device,
+            resume: false,
         };
         match job::spawn(job, self.repaint_fn()) {
             Ok(handle) => {

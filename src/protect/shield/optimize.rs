@@ -3,8 +3,8 @@
 //! Shapes: `n` images, `k` classes, square side `s`. Clean copies `x: [n, 3, s, s]` and budget
 //! maps `m: [n, 1, s, s]` (fraction of full scale) live on the plain device; the luma pattern
 //! of image `i` is `clip(u_i + c_{y_i}, −1, 1)` with a per-image part `u: [n, 1, s, s]` in
-//! `[-1, 1]` and, when `class_share > 0`, a part shared by its class `c: [k, 1, s, s]` in
-//! `[−class_share, class_share]`; `δ = m·pattern` on all three channels. The surrogate lives on
+//! `[-1, 1]` and, when `class_share > 0`, a part shared by its class `c: [k, 1, t, t]` in
+//! `[−class_share, class_share]`, tiled over the photo when `t < s` (`class_tile`); `δ = m·pattern` on all three channels. The surrogate lives on
 //! the autodiff device and always sees transformed images `t(x + δ)`, `t` drawn per step.
 
 use std::time::Instant;
@@ -47,6 +47,8 @@ struct Problem<'a> {
     m: Tensor<4>,
     labels: &'a [usize],
     n: usize,
+    /// Side of the working copies.
+    side: usize,
 }
 
 impl Problem<'_> {
@@ -73,9 +75,23 @@ impl Problem<'_> {
             None => u,
             Some(c) => {
                 let device = u.device();
-                (u + c.select(0, self.targets(idx, &device))).clamp(-1.0, 1.0)
+                let c = self.tiled(c.select(0, self.targets(idx, &device)));
+                (u + c).clamp(-1.0, 1.0)
             }
         }
+    }
+
+    /// Class parts `[B, 1, t, t]` repeated over the working side (unchanged when `t` is it).
+    fn tiled(&self, c: Tensor<4>) -> Tensor<4> {
+        let t = c.dims()[2];
+        if t >= self.side {
+            return c;
+        }
+        let reps = self.side.div_ceil(t);
+        let b = c.dims()[0];
+        c.repeat_dim(2, reps)
+            .repeat_dim(3, reps)
+            .slice([0..b, 0..1, 0..self.side, 0..self.side])
     }
 
     /// `clip(x + m·pattern)` for the images `idx`; `x` and `m` are taken on the plain `device`
@@ -198,12 +214,17 @@ pub fn run(
         m: Tensor::from_data(TensorData::new(m, [n, 1, s, s]), &device),
         labels: &set.labels,
         n,
+        side: s,
     };
     let t = &r.train;
     let out = transforms::output_side(s, r.surrogate_size as usize);
     let mut u = Tensor::<4>::zeros([n, 1, s, s], &device);
     let share = r.class_share;
-    let mut c = (share > 0.0).then(|| Tensor::<4>::zeros([k, 1, s, s], &device));
+    let tile = match r.class_tile as usize {
+        0 => s,
+        t => t.min(s),
+    };
+    let mut c = (share > 0.0).then(|| Tensor::<4>::zeros([k, 1, tile, tile], &device));
     let batch = t.batch_size.min(n).max(1);
     let mut model = Surrogate::new(
         t.surrogate,
