@@ -36,6 +36,10 @@ pub struct ImageRecord {
     pub rotated: bool,
     /// Colour type of the original, e.g. `Rgb8`, `L16`, `Rgba8`.
     pub source_color: String,
+    /// The original's ICC colour profile, by name (e.g. `Display P3`), when it has one; the
+    /// output carries the same profile, and ε holds in its encoded values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color_profile: Option<String>,
 }
 
 /// One photo that could not be protected.

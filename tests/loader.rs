@@ -279,3 +279,60 @@ fn a_folder_with_bad_files_still_protects_the_good_ones() {
     }
     assert_eq!(hash_tree(&album), before, "originals unchanged");
 }
+
+/// A Display-P3 photo (every recent iPhone) keeps its colour profile in every output format,
+/// so its protected colours mean what the original's meant; the manifest names the profile.
+#[test]
+fn a_display_p3_profile_is_carried_into_every_output_format() {
+    use image::ImageDecoder;
+    use unlearnable::config::ExportFormat;
+    use unlearnable::imaging::icc;
+    let dir = tempfile::tempdir().unwrap();
+    let album = dir.path().join("album");
+    std::fs::create_dir_all(&album).unwrap();
+    let profile = icc::minimal_profile("Display P3");
+    let img = pattern(64, 48, 5);
+    let mut jpeg = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92);
+    image::ImageEncoder::set_icc_profile(&mut enc, profile.clone()).unwrap();
+    image::ImageEncoder::write_image(enc, img.as_raw(), 64, 48, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    write(&album, "iphone.jpg", &jpeg);
+    write(
+        &album,
+        "plain.png",
+        &encode(&DynamicImage::ImageRgb8(img), ImageFormat::Png),
+    );
+    for format in [ExportFormat::Png, ExportFormat::Jpeg, ExportFormat::Webp] {
+        let mut config = ProtectConfig::new(MethodId::Random, Strength::Medium);
+        config.export.format = format;
+        let out = dir.path().join(format!("out-{}", format.extension()));
+        let job = ProtectJob {
+            inputs: vec![album.clone()],
+            out_dir: out.clone(),
+            config,
+            device: DeviceChoice::Cpu,
+            resume: false,
+        };
+        let m = unlearnable::job::run(&job, &NullSink, &CancelToken::new())
+            .unwrap()
+            .manifest;
+        let rec = |name: &str| m.images.iter().find(|r| r.source.ends_with(name)).unwrap();
+        assert_eq!(
+            rec("iphone.jpg").color_profile.as_deref(),
+            Some("Display P3")
+        );
+        assert_eq!(rec("plain.png").color_profile, None);
+        let written = std::fs::read(&rec("iphone.jpg").output).unwrap();
+        let mut decoder = image::ImageReader::new(std::io::Cursor::new(written))
+            .with_guessed_format()
+            .unwrap()
+            .into_decoder()
+            .unwrap();
+        assert_eq!(
+            decoder.icc_profile().unwrap(),
+            Some(profile.clone()),
+            "{format:?} keeps the profile byte for byte"
+        );
+    }
+}

@@ -207,7 +207,14 @@ fn a_plain_run_without_a_desktop_session_prints_no_driver_noise() {
     let dir = tempfile::tempdir().unwrap();
     let input = album(dir.path());
     let o = Command::new(env!("CARGO_BIN_EXE_unlearnable"))
-        .args(["protect", s(&input), "--out", s(&dir.path().join("out")), "--method", "random"])
+        .args([
+            "protect",
+            s(&input),
+            "--out",
+            s(&dir.path().join("out")),
+            "--method",
+            "random",
+        ])
         .env_remove("XDG_RUNTIME_DIR")
         .output()
         .unwrap();

@@ -10,6 +10,7 @@ use image::{ExtendedColorType, GrayImage, ImageEncoder, RgbImage, RgbaImage};
 
 use crate::config::{ExportConfig, ExportFormat, PngCompression};
 use crate::error::ExportError;
+use crate::imaging::load::Carried;
 use crate::imaging::paths::InputGuard;
 
 /// Chooses output paths: the input's relative path under the output folder with the export
@@ -125,13 +126,14 @@ fn credit_exif(artist: Option<&str>, copyright: Option<&str>) -> Option<Vec<u8>>
     Some(buf.into_inner())
 }
 
-/// Encode a protected photo. `credit` is `(artist, copyright)`, written only when the config
-/// asks to keep it; nothing else from the original file is ever written.
+/// Encode a protected photo. The original's colour profile is always carried (the pixel
+/// values are in its colour space); the credit fields only when the config asks to keep them;
+/// nothing else from the original file is ever written.
 pub fn encode(
     rgb: &RgbImage,
     alpha: Option<&GrayImage>,
     cfg: &ExportConfig,
-    credit: (Option<&str>, Option<&str>),
+    carried: Carried<'_>,
 ) -> Result<Vec<u8>, String> {
     let shrunk = cfg.max_long_side.and_then(|max| {
         let (w, h) = rgb.dimensions();
@@ -153,7 +155,7 @@ pub fn encode(
     };
     let (w, h) = rgb.dimensions();
     let exif = if cfg.keep_copyright {
-        credit_exif(credit.0, credit.1)
+        credit_exif(carried.artist, carried.copyright)
     } else {
         None
     };
@@ -172,6 +174,10 @@ pub fn encode(
         Some(e) => enc(e),
         None => Ok(()),
     };
+    let set_icc = |enc: &mut dyn FnMut(Vec<u8>) -> Result<(), String>| match carried.icc {
+        Some(p) => enc(p.to_vec()),
+        None => Ok(()),
+    };
     match cfg.format {
         ExportFormat::Png => {
             let mut enc = png::PngEncoder::new_with_quality(
@@ -184,18 +190,21 @@ pub fn encode(
                 png::FilterType::Adaptive,
             );
             set_exif(&mut |e| enc.set_exif_metadata(e).map_err(|e| e.to_string()))?;
+            set_icc(&mut |p| enc.set_icc_profile(p).map_err(|e| e.to_string()))?;
             enc.write_image(bytes, w, h, color)
                 .map_err(|e| e.to_string())?;
         }
         ExportFormat::Jpeg => {
             let mut enc = JpegEncoder::new_with_quality(&mut out, cfg.jpeg_quality);
             set_exif(&mut |e| enc.set_exif_metadata(e).map_err(|e| e.to_string()))?;
+            set_icc(&mut |p| enc.set_icc_profile(p).map_err(|e| e.to_string()))?;
             enc.write_image(bytes, w, h, color)
                 .map_err(|e| e.to_string())?;
         }
         ExportFormat::Webp => {
             let mut enc = WebPEncoder::new_lossless(&mut out);
             set_exif(&mut |e| enc.set_exif_metadata(e).map_err(|e| e.to_string()))?;
+            set_icc(&mut |p| enc.set_icc_profile(p).map_err(|e| e.to_string()))?;
             enc.write_image(bytes, w, h, color)
                 .map_err(|e| e.to_string())?;
         }
@@ -314,12 +323,20 @@ mod tests {
         }
     }
 
+    fn ann() -> Carried<'static> {
+        Carried {
+            artist: Some("Ann"),
+            copyright: Some("(c) Ann"),
+            icc: None,
+        }
+    }
+
     #[test]
     fn png_keeps_alpha_and_credit_only_when_asked() {
         let rgb = RgbImage::from_pixel(3, 2, image::Rgb([1, 2, 3]));
         let alpha = GrayImage::from_pixel(3, 2, image::Luma([77]));
         let mut cfg = ExportConfig::default();
-        let plain = encode(&rgb, Some(&alpha), &cfg, (Some("Ann"), Some("(c) Ann"))).unwrap();
+        let plain = encode(&rgb, Some(&alpha), &cfg, ann()).unwrap();
         let img = image::load_from_memory(&plain).unwrap().to_rgba8();
         assert_eq!(img.get_pixel(2, 1).0, [1, 2, 3, 77]);
         assert!(
@@ -327,7 +344,7 @@ mod tests {
             "credit written without being asked"
         );
         cfg.keep_copyright = true;
-        let credited = encode(&rgb, None, &cfg, (Some("Ann"), Some("(c) Ann"))).unwrap();
+        let credited = encode(&rgb, None, &cfg, ann()).unwrap();
         assert!(credited.windows(7).any(|w| w == b"(c) Ann"));
         let img = image::load_from_memory(&credited).unwrap().to_rgb8();
         assert_eq!(img, rgb);
@@ -339,7 +356,7 @@ mod tests {
         let alpha = GrayImage::from_pixel(4000, 1000, image::Luma([255]));
         let mut cfg = ExportConfig::default();
         crate::config::ExportPreset::Web.apply(&mut cfg);
-        let bytes = encode(&rgb, Some(&alpha), &cfg, (None, None)).unwrap();
+        let bytes = encode(&rgb, Some(&alpha), &cfg, Carried::default()).unwrap();
         assert_eq!(
             image::guess_format(&bytes).unwrap(),
             image::ImageFormat::Jpeg
@@ -348,11 +365,11 @@ mod tests {
         assert_eq!((img.width(), img.height()), (2048, 512));
         // Small photos keep their size; the full preset is lossless PNG again.
         let small = RgbImage::from_pixel(30, 20, image::Rgb([5, 6, 7]));
-        let img =
-            image::load_from_memory(&encode(&small, None, &cfg, (None, None)).unwrap()).unwrap();
+        let img = image::load_from_memory(&encode(&small, None, &cfg, Carried::default()).unwrap())
+            .unwrap();
         assert_eq!((img.width(), img.height()), (30, 20));
         crate::config::ExportPreset::Full.apply(&mut cfg);
-        let back = encode(&small, None, &cfg, (None, None)).unwrap();
+        let back = encode(&small, None, &cfg, Carried::default()).unwrap();
         assert_eq!(image::load_from_memory(&back).unwrap().to_rgb8(), small);
         assert_eq!(cfg.preset, Some(crate::config::ExportPreset::Full));
     }

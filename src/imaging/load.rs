@@ -36,6 +36,33 @@ pub struct PhotoMeta {
     pub artist: Option<String>,
     /// EXIF `Copyright`, if present.
     pub copyright: Option<String>,
+    /// The embedded ICC colour profile (e.g. Display P3 on iPhone photos), carried into the
+    /// output so that its colours mean the same.
+    #[serde(skip)]
+    pub icc: Option<Vec<u8>>,
+}
+
+impl PhotoMeta {
+    /// What an export may carry over from the original: the credit fields (written only when
+    /// the export config keeps them) and the colour profile (always).
+    pub fn carried(&self) -> Carried<'_> {
+        Carried {
+            artist: self.artist.as_deref(),
+            copyright: self.copyright.as_deref(),
+            icc: self.icc.as_deref(),
+        }
+    }
+}
+
+/// Metadata an encoder writes into a protected photo (see [`PhotoMeta::carried`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Carried<'a> {
+    /// EXIF `Artist`.
+    pub artist: Option<&'a str>,
+    /// EXIF `Copyright`.
+    pub copyright: Option<&'a str>,
+    /// ICC profile.
+    pub icc: Option<&'a [u8]>,
 }
 
 /// A decoded photo: upright 8-bit RGB plus alpha when the original had transparency.
@@ -202,6 +229,7 @@ pub fn load_photo(path: &Path, limits: &LoadLimits) -> Result<Photo, LoadError> 
     }
     // Metadata problems never fail a photo: a damaged EXIF block just means no credit fields.
     let exif = decoder.exif_metadata().ok().flatten();
+    let icc = decoder.icc_profile().ok().flatten();
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
@@ -226,6 +254,7 @@ pub fn load_photo(path: &Path, limits: &LoadLimits) -> Result<Photo, LoadError> 
             rotated,
             artist,
             copyright,
+            icc,
         },
     })
 }

@@ -102,11 +102,7 @@ pub fn export_staged(
         let result = load_photo(&record.output, limits)
             .map_err(|e| format!("cannot read the protected copy: {}", e.kind))
             .and_then(|photo| {
-                let credit = (
-                    photo.meta.artist.as_deref(),
-                    photo.meta.copyright.as_deref(),
-                );
-                encode(&photo.rgb, photo.alpha.as_ref(), cfg, credit)
+                encode(&photo.rgb, photo.alpha.as_ref(), cfg, photo.meta.carried())
                     .map_err(|e| format!("cannot encode: {e}"))
             })
             .and_then(|bytes| {

@@ -102,11 +102,12 @@ pub fn protect_one(
     };
     let (protected, stats) = apply_perturbation(&photo.rgb, delta, s.config.epsilon_255, budget);
     let seen = visibility::measure(&photo.rgb, &protected);
-    let credit = (
-        photo.meta.artist.as_deref(),
-        photo.meta.copyright.as_deref(),
-    );
-    let bytes = match encode(&protected, photo.alpha.as_ref(), &s.config.export, credit) {
+    let bytes = match encode(
+        &protected,
+        photo.alpha.as_ref(),
+        &s.config.export,
+        photo.meta.carried(),
+    ) {
         Ok(b) => b,
         Err(e) => {
             return failed(
@@ -143,6 +144,9 @@ pub fn protect_one(
         epsilon_used_255: stats.linf_255,
         visibility: seen,
         rotated: photo.meta.rotated,
+        color_profile: photo.meta.icc.as_deref().map(|p| {
+            crate::imaging::icc::description(p).unwrap_or_else(|| "embedded (unnamed)".into())
+        }),
         source_color: photo.meta.color,
     })
 }
