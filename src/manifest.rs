@@ -98,6 +98,9 @@ pub struct Manifest {
     pub seed: u64,
     /// Device and why it was chosen.
     pub device: String,
+    /// Which decoder read JPEG originals (libjpeg-turbo when installed, as browsers use).
+    #[serde(default)]
+    pub jpeg_decoder: String,
     /// Labels used: class names in label order, and where they came from.
     pub labels: Labels,
     /// Every setting of the run.

@@ -336,3 +336,79 @@ fn a_display_p3_profile_is_carried_into_every_output_format() {
         );
     }
 }
+
+/// Decode a binary PPM (P6, maxval 255) as written by `djpeg -ppm`.
+fn read_ppm(bytes: &[u8]) -> image::RgbImage {
+    let mut fields = Vec::new();
+    let mut i = 0;
+    while fields.len() < 4 {
+        while bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        while !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        fields.push(std::str::from_utf8(&bytes[start..i]).unwrap().to_string());
+    }
+    assert_eq!((fields[0].as_str(), fields[3].as_str()), ("P6", "255"));
+    let (w, h): (u32, u32) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+    let data = bytes[i + 1..i + 1 + (w * h * 3) as usize].to_vec();
+    image::RgbImage::from_raw(w, h, data).unwrap()
+}
+
+/// The ε promise against the decoder people actually see a JPEG with: libjpeg-turbo (browsers,
+/// Pillow, `djpeg`). With libjpeg-turbo installed we decode with it, and every written pixel is
+/// within ε of djpeg's decode of the original; with the built-in decoder the documented
+/// tolerance is ε + 5 levels (README, "JPEG decoding").
+#[test]
+fn the_epsilon_bound_holds_against_libjpeg_turbo_s_decode_of_jpeg_originals() {
+    let has_djpeg = std::process::Command::new("djpeg")
+        .arg("-version")
+        .output()
+        .is_ok();
+    if !has_djpeg {
+        assert!(
+            std::env::var_os("UNLEARNABLE_REQUIRE_SHARED").is_none(),
+            "djpeg (libjpeg-turbo-progs) is missing and CI requires it"
+        );
+        eprintln!("SKIPPED: needs djpeg (Debian: libjpeg-turbo-progs)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ProtectConfig::new(MethodId::Random, Strength::Medium);
+    config.epsilon_255 = 8.0;
+    let job = ProtectJob {
+        inputs: vec![samples_dir()],
+        out_dir: dir.path().join("out"),
+        config,
+        device: DeviceChoice::Cpu,
+        resume: false,
+    };
+    let m = unlearnable::job::run(&job, &NullSink, &CancelToken::new())
+        .unwrap()
+        .manifest;
+    let turbo = m.jpeg_decoder.starts_with("libjpeg-turbo");
+    if std::env::var_os("UNLEARNABLE_REQUIRE_SHARED").is_some() {
+        assert!(turbo, "CI installs libturbojpeg0: {}", m.jpeg_decoder);
+    }
+    let allowed = if turbo { 8 } else { 8 + 5 };
+    assert_eq!(m.images.len(), 5);
+    for r in &m.images {
+        let reference = std::process::Command::new("djpeg")
+            .arg("-ppm")
+            .arg(&r.source)
+            .output()
+            .unwrap();
+        assert!(reference.status.success());
+        let reference = read_ppm(&reference.stdout);
+        let written = image::open(&r.output).unwrap().to_rgb8();
+        let worst = max_abs_diff(&reference, &written);
+        assert!(
+            worst <= allowed,
+            "{}: {worst} levels from libjpeg-turbo's decode ({})",
+            r.source.display(),
+            m.jpeg_decoder
+        );
+    }
+}

@@ -11,6 +11,7 @@ pub mod paths;
 pub mod planar;
 pub mod resample;
 pub mod scan;
+pub mod turbo;
 pub mod visibility;
 
 pub use apply::{ApplyStats, apply_delta, apply_pattern, apply_perturbation};

@@ -262,6 +262,7 @@ pub fn run(
         epsilon_255: config.epsilon_255,
         seed: config.seed,
         device: device.summary(),
+        jpeg_decoder: crate::imaging::turbo::decoder_name().to_string(),
         labels,
         config: config.clone(),
         training,
