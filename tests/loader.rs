@@ -412,3 +412,80 @@ fn the_epsilon_bound_holds_against_libjpeg_turbo_s_decode_of_jpeg_originals() {
         );
     }
 }
+
+/// iPhone photos (HEIC) and AVIF are read through libheif: decoded upright, close to the
+/// image they were encoded from, protected like any photo, their colour profile carried.
+/// Without libheif each gets a clear error naming what to install.
+#[test]
+fn heic_and_avif_photos_are_protected_with_their_profile() {
+    use unlearnable::imaging::{heif, icc};
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let dir = tempfile::tempdir().unwrap();
+    let album = dir.path().join("album");
+    std::fs::create_dir_all(&album).unwrap();
+    for name in ["iphone.heic", "photo.avif", "adobe-rgb.heic"] {
+        std::fs::copy(data.join(name), album.join(name)).unwrap();
+    }
+    if std::env::var_os("UNLEARNABLE_REQUIRE_SHARED").is_some() {
+        assert!(heif::available(), "CI installs libheif1");
+    }
+    let job = ProtectJob {
+        inputs: vec![album.clone()],
+        out_dir: dir.path().join("out"),
+        config: ProtectConfig::new(MethodId::Random, Strength::Medium),
+        device: DeviceChoice::Cpu,
+        resume: false,
+    };
+    let m = unlearnable::job::run(&job, &NullSink, &CancelToken::new())
+        .unwrap()
+        .manifest;
+    if !heif::available() {
+        eprintln!("libheif is not installed: checking the error message only");
+        assert_eq!(m.errors.len(), 3);
+        assert!(
+            m.errors.iter().all(|e| e.error.contains("libheif")),
+            "{:?}",
+            m.errors
+        );
+        return;
+    }
+    assert_eq!((m.images.len(), m.errors.len()), (3, 0), "{:?}", m.errors);
+    let source = image::open(data.join("heif-source.png")).unwrap().to_rgb8();
+    for name in ["iphone.heic", "photo.avif"] {
+        let photo = load_photo(&album.join(name), &LoadLimits::default()).unwrap();
+        assert_eq!(photo.rgb.dimensions(), (96, 54), "{name}");
+        let mean: f64 = photo
+            .rgb
+            .as_raw()
+            .iter()
+            .zip(source.as_raw())
+            .map(|(a, b)| f64::from(a.abs_diff(*b)))
+            .sum::<f64>()
+            / source.as_raw().len() as f64;
+        assert!(
+            mean < 8.0,
+            "{name} decodes close to its source (mean |diff| {mean:.1})"
+        );
+    }
+    let rec = m
+        .images
+        .iter()
+        .find(|r| r.source.ends_with("adobe-rgb.heic"))
+        .unwrap();
+    let profile = load_photo(&album.join("adobe-rgb.heic"), &LoadLimits::default())
+        .unwrap()
+        .meta
+        .icc
+        .expect("the HEIC carries an Adobe RGB profile");
+    assert_eq!(rec.color_profile, icc::description(&profile));
+    assert!(rec.color_profile.as_deref().unwrap().contains("A98"));
+    let written = image::open(&rec.output).unwrap();
+    assert_eq!((written.width(), written.height()), (96, 54));
+    let mut decoder = image::ImageReader::open(&rec.output)
+        .unwrap()
+        .into_decoder()
+        .unwrap();
+    use image::ImageDecoder;
+    assert_eq!(decoder.icc_profile().unwrap(), Some(profile));
+    assert!(rec.epsilon_used_255 <= 8);
+}

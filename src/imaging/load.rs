@@ -10,7 +10,7 @@ use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Li
 use image::{GrayImage, RgbImage};
 use serde::Serialize;
 
-use super::turbo;
+use super::{heif, turbo};
 use crate::config::LoadLimits;
 use crate::error::{LoadError, LoadErrorKind};
 
@@ -136,11 +136,74 @@ fn read_credit(exif: &[u8]) -> (Option<String>, Option<String>) {
     (text(exif::Tag::Artist), text(exif::Tag::Copyright))
 }
 
+/// HEIC/HEIF/AVIF through libheif (which applies the container's rotation itself).
+fn decode_heif(
+    bytes: &[u8],
+    path: &Path,
+    kind: &str,
+    limits: &LoadLimits,
+) -> Result<Photo, LoadError> {
+    let max_pixels = u64::from(limits.max_megapixels) * 1_000_000;
+    let decoded = heif::decode(bytes, max_pixels).map_err(|f| match f {
+        heif::Failure::Missing => err(
+            path,
+            LoadErrorKind::UnknownFormat(format!(
+                "{kind} photos need libheif, which is not installed \
+                 (Debian/Ubuntu: apt install libheif1; macOS: brew install libheif)"
+            )),
+        ),
+        heif::Failure::TooLarge(w, h) => err(
+            path,
+            LoadErrorKind::TooLarge {
+                size: format!("{w}×{h}"),
+                limit: format!("{} megapixels", limits.max_megapixels),
+            },
+        ),
+        heif::Failure::Corrupt(m) => err(path, LoadErrorKind::Corrupt(m)),
+    })?;
+    let (w, h) = decoded.rgb.dimensions();
+    if w > limits.max_side || h > limits.max_side {
+        return Err(err(
+            path,
+            LoadErrorKind::TooLarge {
+                size: format!("{w}×{h}"),
+                limit: format!("{} px per side", limits.max_side),
+            },
+        ));
+    }
+    Ok(Photo {
+        meta: PhotoMeta {
+            format: kind.to_string(),
+            color: if decoded.alpha.is_some() {
+                "Rgba8"
+            } else {
+                "Rgb8"
+            }
+            .into(),
+            rotated: false,
+            artist: None,
+            copyright: None,
+            icc: decoded.icc,
+        },
+        rgb: decoded.rgb,
+        alpha: decoded.alpha,
+    })
+}
+
 /// Decode one file into an upright [`Photo`], or say precisely why it cannot be read.
 pub fn load_photo(path: &Path, limits: &LoadLimits) -> Result<Photo, LoadError> {
     let bytes = std::fs::read(path).map_err(|e| err(path, LoadErrorKind::Io(e)))?;
+    decode_photo(&bytes, path, limits)
+}
+
+/// Decode a file's `bytes` (named `path` in errors) into an upright [`Photo`]: the whole
+/// loader without the file read, for in-memory callers and the fuzzer (`examples/fuzz_loaders.rs`).
+pub fn decode_photo(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Photo, LoadError> {
     if bytes.is_empty() {
         return Err(err(path, LoadErrorKind::Empty));
+    }
+    if let Some(kind) = heif::sniff(bytes) {
+        return decode_heif(bytes, path, kind, limits);
     }
     let format = image::guess_format(&bytes).map_err(|_| {
         let head: String = bytes
@@ -180,7 +243,7 @@ pub fn load_photo(path: &Path, limits: &LoadLimits) -> Result<Photo, LoadError> 
             ));
         }
     }
-    let mut reader = ImageReader::with_format(Cursor::new(bytes.as_slice()), format);
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut lim = Limits::default();
     lim.max_image_width = Some(limits.max_side);
     lim.max_image_height = Some(limits.max_side);
@@ -191,7 +254,7 @@ pub fn load_photo(path: &Path, limits: &LoadLimits) -> Result<Photo, LoadError> 
         Ok(d) => d,
         Err(ImageError::Limits(l)) if matches!(l.kind(), LimitErrorKind::DimensionError) => {
             // Say how large it claims to be: read the header again without our limits.
-            let size = ImageReader::with_format(Cursor::new(bytes.as_slice()), format)
+            let size = ImageReader::with_format(Cursor::new(bytes), format)
                 .into_dimensions()
                 .map(|(w, h)| format!("{w}×{h}"))
                 .unwrap_or_else(|_| "its declared size".into());
@@ -237,7 +300,7 @@ pub fn load_photo(path: &Path, limits: &LoadLimits) -> Result<Photo, LoadError> 
     let color = format!("{:?}", decoder.color_type());
     // JPEGs through libjpeg-turbo when it is installed: the pixels browsers show (turbo.rs).
     let turbo = (format == ImageFormat::Jpeg)
-        .then(|| turbo::decode_rgb(&bytes, u64::from(limits.max_megapixels) * 1_000_000))
+        .then(|| turbo::decode_rgb(bytes, u64::from(limits.max_megapixels) * 1_000_000))
         .flatten();
     let mut img = match turbo {
         Some(Ok(rgb)) => DynamicImage::ImageRgb8(rgb),

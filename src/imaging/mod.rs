@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod budget;
 pub mod export;
+pub mod heif;
 pub mod icc;
 pub mod load;
 pub mod metrics;
@@ -17,7 +18,7 @@ pub mod visibility;
 pub use apply::{ApplyStats, apply_delta, apply_pattern, apply_perturbation};
 pub use budget::{BudgetConfig, budget_map};
 pub use export::{OutputPlanner, encode, write_atomically, write_output};
-pub use load::{Carried, Photo, PhotoMeta, load_photo};
+pub use load::{Carried, Photo, PhotoMeta, decode_photo, load_photo};
 pub use metrics::{SsimChannel, psnr_db, ssim_channel, ssim_luma};
 pub use paths::{InputGuard, canonical_lenient};
 pub use planar::Planar;

@@ -7,8 +7,9 @@ use crate::error::JobError;
 
 /// File extensions picked up when scanning folders (case-insensitive). Files given one by one
 /// are always attempted, whatever their extension.
-pub const IMAGE_EXTENSIONS: [&str; 9] = [
-    "jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif", "jfif",
+pub const IMAGE_EXTENSIONS: [&str; 13] = [
+    "jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif", "jfif", "heic", "heif", "hif",
+    "avif",
 ];
 
 /// One photo of the album.

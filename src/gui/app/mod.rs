@@ -237,10 +237,7 @@ impl App {
             Command::AddPhotosDialog => {
                 if let Some(files) = rfd::FileDialog::new()
                     .set_title("Add photos")
-                    .add_filter(
-                        "Photos",
-                        &["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif"],
-                    )
+                    .add_filter("Photos", &crate::imaging::scan::IMAGE_EXTENSIONS)
                     .pick_files()
                 {
                     self.handle(Command::Open(files));
