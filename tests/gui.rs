@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use image::{DynamicImage, ImageFormat};
+use unlearnable::Strength;
 use unlearnable::gui::App;
 use unlearnable::gui::app::Screen;
 use unlearnable::gui::photos::PhotoState;
@@ -536,4 +537,74 @@ fn opening_a_folder_without_photos_keeps_the_album_usable() {
         h.state().last_run.as_ref().unwrap().manifest.summary.done,
         2
     );
+}
+
+#[test]
+fn a_cancelled_run_can_be_continued_and_keeps_what_it_wrote() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = album(tmp.path(), 12, 800);
+    let mut h = harness();
+    h.state_mut().settings.method = MethodId::Random;
+    h.state_mut()
+        .handle(unlearnable::gui::app::Command::Open(vec![photos.clone()]));
+    wait_for(&mut h, "the photo list", 30, |a| a.photos.items.len() == 12);
+    h.get_by_label_contains("Protect photos").click();
+    wait_for(&mut h, "the first photos", 120, |a| {
+        a.photos
+            .items
+            .iter()
+            .filter(|i| matches!(i.state, PhotoState::Done { .. }))
+            .count()
+            >= 2
+    });
+    h.get_by_label_contains("Cancel").click();
+    wait_for(&mut h, "the run to stop", 120, |a| a.protect.is_none());
+    let first = h.state().last_run.clone().expect("the stopped run reports");
+    let done_before: Vec<PathBuf> = first
+        .manifest
+        .images
+        .iter()
+        .map(|r| r.output.clone())
+        .collect();
+    let left = h.state().can_continue();
+    if done_before.len() == 12 {
+        // The run finished before the cancel arrived: nothing to continue.
+        assert_eq!(left, None);
+        return;
+    }
+    assert_eq!(left, Some(12 - done_before.len()));
+    eprintln!("continuing after {} of 12 photos", done_before.len());
+    let stamps: Vec<_> = done_before
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+        .collect();
+    // Other settings: a fresh run is needed, so "Continue" is not offered.
+    let strength = h.state().settings.strength;
+    h.state_mut().settings.strength = Some(Strength::High);
+    assert_eq!(h.state().can_continue(), None);
+    h.state_mut().settings.strength = strength;
+    h.run_steps(30);
+    h.get_by_label_contains("Continue (").click();
+    wait_for(&mut h, "the continued run", 120, |a| {
+        a.protect.is_none() && a.last_run.as_ref().is_some_and(|r| r.manifest.finished)
+    });
+    let run = h.state().last_run.clone().unwrap();
+    assert_eq!(run.manifest_path, first.manifest_path, "same run folder");
+    assert_eq!(run.manifest.images.len(), 12);
+    for (p, t) in done_before.iter().zip(&stamps) {
+        assert_eq!(
+            &std::fs::metadata(p).unwrap().modified().unwrap(),
+            t,
+            "{p:?} rewritten"
+        );
+    }
+    assert!(
+        h.state()
+            .photos
+            .items
+            .iter()
+            .all(|i| matches!(i.state, PhotoState::Done { .. }))
+    );
+    assert_eq!(h.state().can_continue(), None);
+    no_partial_files(run.manifest_path.parent().unwrap());
 }

@@ -10,6 +10,8 @@ use eframe::egui_wgpu::wgpu;
 mod launch;
 mod work;
 
+pub use work::RunPlan;
+
 pub use launch::Launch;
 use launch::Shot;
 
@@ -49,6 +51,8 @@ pub enum Command {
     ClearPhotos,
     /// Start protecting every photo with the current settings.
     Protect,
+    /// Finish a stopped run (same photos and settings): keep what it wrote, do the rest.
+    ContinueProtect,
     /// Stop the running protection or export.
     Cancel,
     /// Select a photo (and show it in the compare view if it is protected).
@@ -100,6 +104,10 @@ pub struct App {
     pub last_run: Option<RunSummary>,
     staging: Option<tempfile::TempDir>,
     runs: u32,
+    /// The run in progress or last started: its folder, settings and photos (for "Continue").
+    current_run: Option<RunPlan>,
+    /// A stopped run that "Continue" can finish (its folder, settings, photos, photos left).
+    pub resumable: Option<(RunPlan, usize)>,
     /// Selected photo (index into `photos.items`).
     pub selected: Option<usize>,
     /// Main view.
@@ -186,6 +194,8 @@ impl App {
             last_run: None,
             staging: None,
             runs: 0,
+            current_run: None,
+            resumable: None,
             selected: None,
             screen: Screen::Photos,
             view: ViewTransform::default(),
@@ -278,6 +288,7 @@ impl App {
                 self.screen = Screen::Photos;
             }
             Command::Protect => self.start_protect(),
+            Command::ContinueProtect => self.continue_protect(),
             Command::Cancel => {
                 if let Some(t) = &mut self.protect {
                     t.cancel();

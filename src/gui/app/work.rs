@@ -13,7 +13,61 @@ use crate::job::export::{ExportJob, export_staged};
 use crate::job::{self, JobHandle, ProtectJob, RunSummary};
 use crate::progress::ProgressEvent;
 
+/// Where a run writes, with what, from which photos.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunPlan {
+    /// The run's staging folder.
+    pub dir: PathBuf,
+    /// Its settings.
+    pub config: crate::config::ProtectConfig,
+    /// Its photos (as opened).
+    pub sources: Vec<PathBuf>,
+}
+
 impl App {
+    /// How many photos "Continue" would still protect, when the stopped run matches the
+    /// opened photos and the current settings.
+    pub fn can_continue(&self) -> Option<usize> {
+        let (plan, left) = self.resumable.as_ref()?;
+        (plan.sources == self.photos.sources && plan.config == self.settings.protect_config())
+            .then_some(*left)
+    }
+
+    /// Finish the stopped run into its own folder (`resume`): photos it wrote are kept.
+    pub(super) fn continue_protect(&mut self) {
+        if self.busy() || self.can_continue().is_none() {
+            return;
+        }
+        let Some((plan, _)) = self.resumable.take() else {
+            return;
+        };
+        self.spawn_run(plan, true);
+    }
+
+    fn spawn_run(&mut self, plan: RunPlan, resume: bool) {
+        let job = ProtectJob {
+            inputs: plan.sources.clone(),
+            out_dir: plan.dir.clone(),
+            config: plan.config.clone(),
+            device: self.settings.device,
+            resume,
+        };
+        match job::spawn(job, self.repaint_fn()) {
+            Ok(handle) => {
+                for it in &mut self.photos.items {
+                    if !(resume && matches!(it.state, PhotoState::Done { .. })) {
+                        it.state = PhotoState::Protecting;
+                    }
+                }
+                self.preview = None;
+                self.pending_preview = None;
+                self.protect = Some(Task::new(handle));
+                self.current_run = Some(plan);
+            }
+            Err(e) => self.toasts.error(format!("Cannot start: {e}")),
+        }
+    }
+
     pub(super) fn start_protect(&mut self) {
         if self.busy() {
             return;
@@ -42,25 +96,13 @@ impl App {
         }
         let Some(staging) = &self.staging else { return };
         self.runs += 1;
-        let run_dir = staging.path().join(format!("run-{}", self.runs));
-        let job = ProtectJob {
-            inputs: self.photos.sources.clone(),
-            out_dir: run_dir,
+        let plan = RunPlan {
+            dir: staging.path().join(format!("run-{}", self.runs)),
             config: self.settings.protect_config(),
-            device: self.settings.device,
-            resume: false,
+            sources: self.photos.sources.clone(),
         };
-        match job::spawn(job, self.repaint_fn()) {
-            Ok(handle) => {
-                for it in &mut self.photos.items {
-                    it.state = PhotoState::Protecting;
-                }
-                self.preview = None;
-                self.pending_preview = None;
-                self.protect = Some(Task::new(handle));
-            }
-            Err(e) => self.toasts.error(format!("Cannot start: {e}")),
-        }
+        self.resumable = None;
+        self.spawn_run(plan, false);
     }
 
     pub(super) fn start_verify(&mut self) {
@@ -249,12 +291,24 @@ impl App {
                 it.state = PhotoState::Waiting;
             }
         }
-        match task.handle.join_result() {
+        let result = task.handle.join_result();
+        let left = match &result {
+            Some(Ok(run)) if !run.manifest.finished => Some(run.manifest.pending.len()),
+            Some(Err(JobError::OutputStopped { done, .. })) => {
+                Some(self.photos.items.len().saturating_sub(*done))
+            }
+            _ => None,
+        };
+        self.resumable = left
+            .filter(|&n| n > 0)
+            .and_then(|n| Some((self.current_run.clone()?, n)));
+        match result {
             Some(Ok(run)) => {
                 let s = &run.manifest.summary;
                 if run.manifest.cancelled {
                     self.toasts.info(format!(
-                        "Stopped. {} photos were protected before you cancelled; nothing half-written was kept.",
+                        "Stopped. {} photos were protected before you cancelled; nothing half-written was kept. \
+                         “Continue” finishes the rest.",
                         s.done
                     ));
                 } else if s.failed == 0 {

@@ -238,6 +238,16 @@ fn protect_section(ui: &mut egui::Ui, app: &mut App, commands: &mut Vec<Command>
     {
         commands.push(Command::Protect);
     }
+    if let Some(left) = app.can_continue()
+        && ui
+            .add_enabled(!app.busy(), egui::Button::new(format!("▶ Continue ({left} left)")))
+            .on_hover_text(
+                "Finish the stopped run with the same settings: photos it already protected are kept",
+            )
+            .clicked()
+    {
+        commands.push(Command::ContinueProtect);
+    }
     if (1..app.settings.method.min_photos()).contains(&app.photos.items.len()) {
         ui.colored_label(
             ui.visuals().warn_fg_color,
