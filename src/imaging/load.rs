@@ -205,7 +205,7 @@ pub fn decode_photo(bytes: &[u8], path: &Path, limits: &LoadLimits) -> Result<Ph
     if let Some(kind) = heif::sniff(bytes) {
         return decode_heif(bytes, path, kind, limits);
     }
-    let format = image::guess_format(&bytes).map_err(|_| {
+    let format = image::guess_format(bytes).map_err(|_| {
         let head: String = bytes
             .iter()
             .take(8)
