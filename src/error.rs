@@ -232,6 +232,14 @@ pub enum JobError {
         /// The manifest holding them.
         manifest: PathBuf,
     },
+    /// The part manifests of a split run cannot be combined.
+    #[error("cannot merge the parts in {}: {why}", folder.display())]
+    Merge {
+        /// The output folder.
+        folder: PathBuf,
+        /// Why not.
+        why: String,
+    },
     /// `--resume` cannot continue the earlier run.
     #[error("cannot resume from {}: {why}", manifest.display())]
     Resume {

@@ -101,6 +101,12 @@ pub struct Manifest {
     /// Which decoder read JPEG originals (libjpeg-turbo when installed, as browsers use).
     #[serde(default)]
     pub jpeg_decoder: String,
+    /// The part of the album this run protected (`--shard i/n`), if it was split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::imaging::Shard>,
+    /// The part manifests a merged manifest was made from (`unlearnable merge`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
     /// Labels used: class names in label order, and where they came from.
     pub labels: Labels,
     /// Every setting of the run.

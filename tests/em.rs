@@ -37,6 +37,7 @@ fn protect(input: &Path, out: &Path, cfg: ProtectConfig) -> unlearnable::RunSumm
         config: cfg,
         device: DeviceChoice::Cpu,
         resume: false,
+        shard: None,
     };
     unlearnable::job::run(&job, &NullSink, &CancelToken::new()).expect("job runs")
 }
@@ -229,6 +230,7 @@ fn cancelling_during_training_writes_no_photos() {
         config: cfg,
         device: DeviceChoice::Cpu,
         resume: false,
+        shard: None,
     };
     let s = unlearnable::job::run(&job, &sink, &cancel).unwrap();
     assert!(s.manifest.cancelled);
@@ -251,6 +253,7 @@ fn one_photo_is_not_enough_and_says_why() {
         config: quick(MethodId::Em, 1),
         device: DeviceChoice::Cpu,
         resume: false,
+        shard: None,
     };
     let e = unlearnable::job::run(&job, &NullSink, &CancelToken::new()).unwrap_err();
     assert!(e.to_string().contains("at least 2"), "{e}");

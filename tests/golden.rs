@@ -34,6 +34,7 @@ fn run(method: MethodId) -> String {
         config,
         device: DeviceChoice::Cpu,
         resume: false,
+        shard: None,
     };
     let m = unlearnable::job::run(&job, &NullSink, &CancelToken::new())
         .unwrap()

@@ -267,6 +267,7 @@ fn a_folder_with_bad_files_still_protects_the_good_ones() {
         config: ProtectConfig::new(MethodId::Conv, Strength::Medium),
         device: DeviceChoice::Cpu,
         resume: false,
+        shard: None,
     };
     let summary = unlearnable::job::run(&job, &NullSink, &CancelToken::new()).unwrap();
     let m = &summary.manifest;
@@ -313,6 +314,7 @@ fn a_display_p3_profile_is_carried_into_every_output_format() {
             config,
             device: DeviceChoice::Cpu,
             resume: false,
+            shard: None,
         };
         let m = unlearnable::job::run(&job, &NullSink, &CancelToken::new())
             .unwrap()
@@ -384,6 +386,7 @@ fn the_epsilon_bound_holds_against_libjpeg_turbo_s_decode_of_jpeg_originals() {
         config,
         device: DeviceChoice::Cpu,
         resume: false,
+        shard: None,
     };
     let m = unlearnable::job::run(&job, &NullSink, &CancelToken::new())
         .unwrap()
@@ -435,6 +438,7 @@ fn heic_and_avif_photos_are_protected_with_their_profile() {
         config: ProtectConfig::new(MethodId::Random, Strength::Medium),
         device: DeviceChoice::Cpu,
         resume: false,
+        shard: None,
     };
     let m = unlearnable::job::run(&job, &NullSink, &CancelToken::new())
         .unwrap()

@@ -20,6 +20,7 @@ fn run(inputs: Vec<PathBuf>, out: &Path, config: ProtectConfig) -> unlearnable::
         config,
         device: DeviceChoice::Cpu,
         resume: false,
+        shard: None,
     };
     unlearnable::job::run(&job, &NullSink, &CancelToken::new()).expect("job runs")
 }
@@ -200,6 +201,7 @@ fn cancelling_before_start_writes_no_photos_but_a_manifest_that_says_so() {
         config: ProtectConfig::default(),
         device: DeviceChoice::Cpu,
         resume: false,
+        shard: None,
     };
     let s = unlearnable::job::run(&job, &NullSink, &cancel).unwrap();
     assert!(s.manifest.cancelled);
@@ -228,6 +230,7 @@ fn output_inside_the_input_folder_is_refused() {
             config: ProtectConfig::default(),
             device: DeviceChoice::Cpu,
             resume: false,
+            shard: None,
         };
         let e = unlearnable::job::run(&job, &NullSink, &CancelToken::new()).unwrap_err();
         assert!(e.to_string().contains("inside the input folder"), "{e}");

@@ -56,6 +56,7 @@ fn burn_computes_on_a_shared_window_device() {
             config: ProtectConfig::new(MethodId::Conv, Strength::Medium),
             device,
             resume: false,
+            shard: None,
         };
         unlearnable::job::run(&job, &unlearnable::progress::NullSink, &CancelToken::new())
             .expect("job runs")

@@ -22,6 +22,7 @@ fn protect(input: &Path, out: &Path, cfg: ProtectConfig) -> Manifest {
         config: cfg,
         device: DeviceChoice::Cpu,
         resume: false,
+        shard: None,
     };
     unlearnable::job::run(&job, &NullSink, &CancelToken::new())
         .expect("job runs")

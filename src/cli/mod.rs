@@ -43,6 +43,11 @@ pub enum Command {
     Methods,
     /// Measure protection: train fresh classifiers on clean vs protected (and defended) data.
     Evaluate(evaluate::EvaluateArgs),
+    /// Combine the manifests of a run split with `protect --shard i/n` into manifest.json.
+    Merge {
+        /// The output folder all parts wrote into.
+        out: PathBuf,
+    },
     /// Open the desktop app, optionally with folders or photos already loaded.
     Gui {
         /// Folders and/or photos to open.
@@ -223,8 +228,15 @@ Exit codes: 0 all photos protected, 2 usage error, 3 some photos failed, 130 can
 )]
 pub struct ProtectArgs {
     /// Photo folders (searched recursively) and/or single photos.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "files_from")]
     pub inputs: Vec<PathBuf>,
+    /// Also protect the photos listed in this file, one path per line (`-`: standard input).
+    #[arg(long, value_name = "FILE")]
+    pub files_from: Option<PathBuf>,
+    /// Protect only part I of N of the album (e.g. `--shard 2/8`, one per machine or GPU);
+    /// every part writes into the same --out, then `unlearnable merge OUT` combines them.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::imaging::Shard>,
     /// Output folder; sub-folders and file names are mirrored. Never inside an input folder.
     #[arg(short, long)]
     pub out: PathBuf,
@@ -308,6 +320,27 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Some(Command::Protect(args)) => protect::run(args),
         Some(Command::Evaluate(args)) => evaluate::run(args),
+        Some(Command::Merge { out }) => match crate::job::shard::merge(&out) {
+            Ok(run) => {
+                let s = &run.manifest.summary;
+                eprintln!(
+                    "merged {} parts: {} protected, {} failed. Manifest: {}",
+                    run.manifest.merged_from.len(),
+                    s.done,
+                    s.failed,
+                    run.manifest_path.display()
+                );
+                if s.failed > 0 {
+                    EXIT_SOME_FAILED
+                } else {
+                    EXIT_OK
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_FAILURE
+            }
+        },
         Some(Command::Methods) => {
             for m in MethodId::ALL {
                 println!("{:<8} {}", m.id(), m.title());

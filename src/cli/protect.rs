@@ -25,11 +25,30 @@ pub fn load_config(path: &std::path::Path) -> anyhow::Result<ProtectConfig> {
         .with_context(|| format!("{} is not a protection config", path.display()))
 }
 
+/// Paths listed one per line in `path` (`-`: standard input); blank lines are skipped.
+fn read_file_list(path: &std::path::Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read the file list from stdin")?
+    } else {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the file list {}", path.display()))?
+    };
+    Ok(text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .map(std::path::PathBuf::from)
+        .collect())
+}
+
 pub fn build_config(args: &ProtectArgs) -> anyhow::Result<ProtectConfig> {
-    let earlier = args
-        .resume
-        .then(|| job::last_manifest_path(&args.out))
-        .flatten();
+    let earlier = match (args.resume, args.shard) {
+        (false, _) => None,
+        (true, Some(part)) => {
+            Some(job::shard::manifest_path(&args.out, part)).filter(|p| p.is_file())
+        }
+        (true, None) => job::last_manifest_path(&args.out),
+    };
     let mut cfg = match (&args.config, &earlier) {
         (Some(path), _) => load_config(path)?,
         (None, Some(manifest)) => load_config(manifest)?,
@@ -139,12 +158,23 @@ pub fn run(args: ProtectArgs) -> u8 {
         );
     }
     let json = args.json;
+    let mut inputs = args.inputs;
+    if let Some(list) = &args.files_from {
+        match read_file_list(list) {
+            Ok(more) => inputs.extend(more),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return EXIT_USAGE;
+            }
+        }
+    }
     let job = ProtectJob {
-        inputs: args.inputs,
+        inputs,
         out_dir: args.out,
         config,
         device: args.device.into(),
         resume: args.resume,
+        shard: args.shard,
     };
     let handle = match job::spawn(job, || {}) {
         Ok(h) => h,

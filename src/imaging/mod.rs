@@ -22,5 +22,5 @@ pub use load::{Carried, Photo, PhotoMeta, decode_photo, load_photo};
 pub use metrics::{SsimChannel, psnr_db, ssim_channel, ssim_luma};
 pub use paths::{InputGuard, canonical_lenient};
 pub use planar::Planar;
-pub use scan::{Album, AlbumEntry, scan};
+pub use scan::{Album, AlbumEntry, Shard, scan};
 pub use visibility::Visibility;

@@ -37,7 +37,65 @@ pub struct Album {
     pub roots: Vec<PathBuf>,
 }
 
+/// One part of an album split across machines: photos `i, i + n, i + 2n, …` (0-based `i`)
+/// of the album's stable order, so that every part gets a similar mix of groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    /// This part, 1-based (`1..=count`).
+    pub index: u32,
+    /// Number of parts.
+    pub count: u32,
+}
+
+impl Shard {
+    /// Whether the album's photo at position `index` (0-based) belongs to this part.
+    pub fn contains(&self, index: usize) -> bool {
+        index as u64 % u64::from(self.count) == u64::from(self.index - 1)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `"i/n"`, e.g. `"2/8"`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("a shard is written i/n with 1 ≤ i ≤ n (e.g. 2/8), got \"{s}\"");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            i.trim().parse::<u32>().map_err(|_| bad())?,
+            n.trim().parse::<u32>().map_err(|_| bad())?,
+        );
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
 impl Album {
+    /// The part of this album that `shard` selects, re-numbered from 0; groups (class names
+    /// and labels) stay those of the whole album, so every part labels photos alike.
+    pub fn shard(&self, shard: Shard) -> Album {
+        let entries = self
+            .entries
+            .iter()
+            .filter(|e| shard.contains(e.index))
+            .enumerate()
+            .map(|(index, e)| AlbumEntry { index, ..e.clone() })
+            .collect();
+        Album {
+            entries,
+            classes: self.classes.clone(),
+            roots: self.roots.clone(),
+        }
+    }
+
     /// Number of photos.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -216,6 +274,32 @@ mod tests {
             .map(|e| e.rel_out.display().to_string())
             .collect();
         assert_eq!(rels, ["a/x.jpg", "b/x.jpg", "loose.dat"]);
+    }
+
+    #[test]
+    fn shards_split_the_album_round_robin_and_keep_its_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("album");
+        for f in ["a/1.jpg", "a/2.jpg", "a/3.jpg", "b/4.jpg", "b/5.jpg"] {
+            touch(&root.join(f));
+        }
+        let album = scan(std::slice::from_ref(&root)).unwrap();
+        let part = |s: &str| {
+            let a = album.shard(s.parse().unwrap());
+            assert_eq!(a.classes, album.classes);
+            assert!(a.entries.iter().enumerate().all(|(i, e)| e.index == i));
+            a.entries
+                .iter()
+                .map(|e| e.rel_out.display().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(part("1/2"), ["a/1.jpg", "a/3.jpg", "b/5.jpg"]);
+        assert_eq!(part("2/2"), ["a/2.jpg", "b/4.jpg"]);
+        assert_eq!(part("1/1").len(), 5);
+        for bad in ["0/2", "3/2", "2", "a/b", "1/0"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+        assert_eq!("2/8".parse::<Shard>().unwrap().to_string(), "2/8");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod export;
 mod journal;
 mod photo;
 mod preflight;
+pub mod shard;
 
 pub use album::{WorkingCopy, working_copy as working_copy_for_training};
 use journal::{Journal, Previous};
@@ -26,7 +27,8 @@ use crate::config::ProtectConfig;
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::error::{ExportError, JobError, MethodError};
 use crate::imaging::{
-    Album, InputGuard, OutputPlanner, Planar, Visibility, canonical_lenient, scan, write_atomically,
+    Album, InputGuard, OutputPlanner, Planar, Shard, Visibility, canonical_lenient, scan,
+    write_atomically,
 };
 use crate::manifest::{ImageRecord, Labels, Manifest, Planned, Summary};
 use crate::progress::{ProgressEvent, ProgressSink};
@@ -46,6 +48,9 @@ pub struct ProtectJob {
     /// Continue the run whose manifest is in `out_dir`: keep the photos it finished and do
     /// the rest (same settings required).
     pub resume: bool,
+    /// Protect only this part of the album (for splitting an archive across machines); its
+    /// manifest is `manifest.shard-I-of-N.json`, and `merge` combines the parts.
+    pub shard: Option<Shard>,
 }
 
 /// The result of a finished (or cancelled) job.
@@ -132,7 +137,7 @@ pub(crate) fn is_out_of_space(e: &ExportError) -> bool {
 }
 
 /// Summary figures over the recorded photos.
-fn summarize(
+pub(crate) fn summarize(
     total: usize,
     images: &[ImageRecord],
     failed: usize,
@@ -180,24 +185,46 @@ pub fn run(
     let started = Instant::now();
     let config = &job.config;
     config.validate().map_err(JobError::Config)?;
-    let album = scan(&job.inputs)?;
-    check_output_folder(&album, &job.out_dir)?;
+    let whole = scan(&job.inputs)?;
+    check_output_folder(&whole, &job.out_dir)?;
+    let album = match job.shard {
+        Some(part) => whole.shard(part),
+        None => whole.clone(),
+    };
+    if album.is_empty() {
+        return Err(JobError::NoImages(format!(
+            "shard {} (the album has only {} photos)",
+            job.shard.map(|s| s.to_string()).unwrap_or_default(),
+            whole.len()
+        )));
+    }
     std::fs::create_dir_all(&job.out_dir).map_err(|source| JobError::OutputFolder {
         path: job.out_dir.clone(),
         source,
     })?;
-    let (manifest_path, previous) = if job.resume {
-        let path = last_manifest_path(&job.out_dir).ok_or_else(|| JobError::Resume {
-            manifest: job.out_dir.join("manifest.json"),
-            why: "there is no earlier run in this folder".into(),
-        })?;
-        let previous = Previous::load(&path, config)?;
-        (path, previous)
-    } else {
-        (
+    let (manifest_path, previous) = match (job.resume, job.shard) {
+        (true, shard) => {
+            let path = match shard {
+                Some(part) => {
+                    Some(shard::manifest_path(&job.out_dir, part)).filter(|p| p.is_file())
+                }
+                None => last_manifest_path(&job.out_dir),
+            };
+            let path = path.ok_or_else(|| JobError::Resume {
+                manifest: job.out_dir.join("manifest.json"),
+                why: "there is no earlier run in this folder".into(),
+            })?;
+            let previous = Previous::load(&path, config)?;
+            (path, previous)
+        }
+        (false, Some(part)) => (
+            shard::manifest_path(&job.out_dir, part),
+            Previous::default(),
+        ),
+        (false, None) => (
             free_manifest_path(&job.out_dir, config.export.overwrite),
             Previous::default(),
-        )
+        ),
     };
     let device = ComputeDevice::select(job.device)?;
     let method = protect::build(config);
@@ -213,6 +240,25 @@ pub fn run(
     )
     .with_suffix(&config.export.name_suffix);
     previous.outputs().for_each(|o| planner.reserve(o));
+    // Every part of a sharded run plans the whole album the same way (ignoring files already
+    // on disk, which other parts may be writing right now), so no two parts pick one name.
+    let shard_outputs: Option<Vec<PathBuf>> = job.shard.map(|part| {
+        let mut all = OutputPlanner::new(
+            &job.out_dir,
+            config.export.format,
+            true,
+            planner.guard().clone(),
+        )
+        .with_suffix(&config.export.name_suffix);
+        whole
+            .entries
+            .iter()
+            .map(|e| all.plan(&e.rel_out))
+            .enumerate()
+            .filter(|(i, _)| part.contains(*i))
+            .map(|(_, o)| o)
+            .collect()
+    });
     // Photos the earlier run finished keep their record; the ones it had planned keep their
     // output (a file there is this run's own, written before the manifest caught up).
     let kept: Vec<Option<ImageRecord>> = album
@@ -231,7 +277,10 @@ pub fn run(
                 replace[e.index] = true;
                 planned.to_path_buf()
             }
-            (None, None) => planner.plan(&e.rel_out),
+            (None, None) => match &shard_outputs {
+                Some(planned) => planned[e.index].clone(),
+                None => planner.plan(&e.rel_out),
+            },
         })
         .collect();
     let skip: Vec<bool> = kept.iter().map(Option::is_some).collect();
@@ -263,6 +312,8 @@ pub fn run(
         seed: config.seed,
         device: device.summary(),
         jpeg_decoder: crate::imaging::turbo::decoder_name().to_string(),
+        shard: job.shard,
+        merged_from: Vec::new(),
         labels,
         config: config.clone(),
         training,

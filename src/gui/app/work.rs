@@ -51,6 +51,7 @@ impl App {
             config: plan.config.clone(),
             device: self.settings.device,
             resume,
+            shard: None,
         };
         match job::spawn(job, self.repaint_fn()) {
             Ok(handle) => {
