@@ -366,6 +366,10 @@ pub struct ShieldConfig {
     /// photo (0: one pattern as large as the photo). A tiled pattern is stationary, so every
     /// random crop of a photo carries all of it.
     pub class_tile: u32,
+    /// Side of the coarse grid the shared tile is drawn on and smoothly enlarged from
+    /// (0: the tile's own pixels). A coarse grid keeps the shared pattern at low spatial
+    /// frequencies, which survive downscaling and JPEG.
+    pub class_grid: u32,
     /// How the budget is spread over each photo (texture mask, flat-area budget, RMS cap).
     pub budget: BudgetConfig,
     /// Transformations the noise is optimised through (and the surrogate trained on).
@@ -384,6 +388,7 @@ impl Default for ShieldConfig {
             step_fraction: 0.2,
             class_share: 0.0,
             class_tile: 0,
+            class_grid: 0,
             budget: BudgetConfig::default(),
             transforms: TransformConfig::default(),
         }
@@ -402,6 +407,8 @@ pub struct ResolvedShield {
     pub class_share: f32,
     /// Tile of the shared pattern (0: full size).
     pub class_tile: u32,
+    /// Coarse grid of the shared tile (0: none).
+    pub class_grid: u32,
     /// Budget spreading.
     pub budget: BudgetConfig,
     /// Transformations.
@@ -437,6 +444,7 @@ impl ShieldConfig {
                 .unwrap_or(if gpu { gpu_input } else { cpu_input }),
             class_share: self.class_share,
             class_tile: self.class_tile,
+            class_grid: self.class_grid,
             budget: self.budget.clone(),
             transforms: self.transforms.clone(),
         }
@@ -699,6 +707,12 @@ impl ProtectConfig {
                 return Err(format!(
                     "shield class share must be in [0, 1], got {}",
                     c.class_share
+                ));
+            }
+            if c.class_grid > 1024 {
+                return Err(format!(
+                    "shield class grid must be at most 1024, got {}",
+                    c.class_grid
                 ));
             }
             if c.class_tile > 1024 {

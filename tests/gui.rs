@@ -163,7 +163,9 @@ fn open_choose_protect_compare_export() {
         panic!("photo_1 is protected")
     };
     let written = image::open(staged).unwrap().to_rgb8();
-    let original = image::open(&item.path).unwrap().to_rgb8();
+    let original = unlearnable::imaging::load_photo(&item.path, &Default::default())
+        .unwrap()
+        .rgb;
     assert_eq!(
         unlearnable::imaging::visibility::measure(&original, &written),
         pair.seen
@@ -271,7 +273,9 @@ fn open_choose_protect_compare_export() {
             "{}",
             written.display()
         );
-        let a = image::open(src).unwrap().to_rgb8();
+        let a = unlearnable::imaging::load_photo(src, &Default::default())
+            .unwrap()
+            .rgb;
         let b = image::open(written).unwrap().to_rgb8();
         assert_eq!(a.dimensions(), b.dimensions());
         let d = common::max_abs_diff(&a, &b);

@@ -5,6 +5,47 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::error::MethodError;
 use crate::imaging::Planar;
 
+/// Logits divided by `T = max(1, max|z| / 8)` (T detached), computed on the device without a
+/// host read. On small albums a surrogate memorises the photos until softmax saturates and the
+/// input gradient underflows to exactly zero, which would leave the noise at zero; tempering
+/// keeps the gradient alive without changing which way it points.
+pub fn tempered(logits: Tensor<2>) -> Tensor<2> {
+    let t = logits
+        .clone()
+        .detach()
+        .abs()
+        .max()
+        .div_scalar(8.0)
+        .clamp_min(1.0)
+        .reshape([1, 1]);
+    logits / t
+}
+
+/// Number of rows of `logits` whose arg-max is the target, as a one-element tensor on the
+/// device (summed over batches and read once).
+pub fn correct_on_device(
+    logits: Tensor<2>,
+    targets: burn::tensor::Tensor<1, burn::tensor::Int>,
+) -> Tensor<1> {
+    logits
+        .argmax(1)
+        .flatten::<1>(0, 1)
+        .equal(targets)
+        .float()
+        .sum()
+}
+
+/// A one-element tensor read back as `f32` (once per round, not per step).
+pub fn read_scalar(t: Tensor<1>, method: &'static str) -> Result<f32, MethodError> {
+    let compute = |message: String| MethodError::Compute { method, message };
+    let data = t.try_into_data().map_err(|e| compute(format!("{e:?}")))?;
+    let values = data
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| compute(format!("{e:?}")))?;
+    Ok(values.first().copied().unwrap_or(0.0))
+}
+
 /// `[1, 3, H, W]` tensor from a planar image.
 pub fn planar_to_tensor(p: &Planar, device: &Device) -> Tensor<4> {
     let shape = [1, 3, p.height as usize, p.width as usize];

@@ -17,6 +17,7 @@ use crate::error::MethodError;
 use crate::imaging::Planar;
 use crate::model::Surrogate;
 use crate::progress::ProgressEvent;
+use crate::protect::tensor::{correct_on_device, read_scalar, tempered};
 use crate::protect::{FitReport, Fitted, MethodContext, TrainingSet};
 use crate::rng::{BatchSampler, derive_seed};
 use crate::train::sgd;
@@ -57,7 +58,8 @@ impl Problem<'_> {
     }
 }
 
-/// Accuracy of `model` (validation mode, plain device) on x+δ.
+/// Accuracy of `model` (validation mode, plain device) on x+δ, counted on the device and
+/// read once.
 fn accuracy(
     p: &Problem<'_>,
     model: &Surrogate,
@@ -66,28 +68,21 @@ fn accuracy(
     device: &Device,
 ) -> Result<f32, MethodError> {
     let valid = model.valid();
-    let mut correct = 0usize;
+    let mut correct = Tensor::<1>::zeros([1], device);
     for start in (0..p.n).step_by(batch) {
         let idx: Vec<usize> = (start..(start + batch).min(p.n)).collect();
         let xin = (p.x_for(&idx, device) + p.delta_for(delta, &idx, device)).clamp(0.0, 1.0);
-        let pred = valid.forward(xin).argmax(1).flatten::<1>(0, 1);
-        let pred: Vec<i64> = pred
-            .try_into_data()
-            .map_err(|e| compute_err(p.method, e))?
-            .convert::<i64>()
-            .try_into_vec::<i64>()
-            .map_err(|e| compute_err(p.method, e))?;
-        correct += pred
-            .iter()
-            .zip(&idx)
-            .filter(|(y, i)| **y == p.labels[**i] as i64)
-            .count();
+        let targets = p.int_tensor(
+            &idx.iter().map(|&i| p.labels[i]).collect::<Vec<_>>(),
+            device,
+        );
+        correct = correct + correct_on_device(valid.forward(xin), targets);
     }
-    Ok(correct as f32 / p.n as f32)
+    Ok(read_scalar(correct, p.method)? / p.n as f32)
 }
 
-/// One signed-gradient step from `x + δ` for the images `idx`; returns `(sign of ∇ₓ loss, loss)`
-/// where the loss is the cross-entropy of temperature-scaled logits (see below).
+/// One signed-gradient step from `x + δ` for the images `idx`; returns the sign of ∇ₓ of the
+/// cross-entropy of tempered logits ([`tempered`]) and that loss, both left on the device.
 fn input_gradient_sign(
     p: &Problem<'_>,
     frozen: &Surrogate,
@@ -95,32 +90,15 @@ fn input_gradient_sign(
     xin: Tensor<4>,
     idx: &[usize],
     ad: &Device,
-) -> Result<(Tensor<4>, f32), MethodError> {
+) -> Result<(Tensor<4>, Tensor<1>), MethodError> {
     let xin = xin.autodiff().require_grad();
     let targets = p.int_tensor(&idx.iter().map(|&i| p.labels[i]).collect::<Vec<_>>(), ad);
-    let logits = frozen.forward(xin.clone());
-    // On small albums the surrogate memorises the photos until softmax saturates and the input
-    // gradient underflows to exactly zero, which would leave δ at zero (no protection at all).
-    // Dividing the logits by T = max(1, max|z| / 8) keeps the gradient alive without changing
-    // which way it points (towards a larger margin for the true class).
-    let peak = logits
-        .clone()
-        .inner()
-        .abs()
-        .max()
-        .try_into_scalar::<f32>()
-        .map_err(|e| compute_err(p.method, e))?;
-    let temperature = (peak / 8.0).max(1.0);
-    let loss = ce.forward(logits.div_scalar(temperature), targets);
+    let loss = ce.forward(tempered(frozen.forward(xin.clone())), targets);
     let grads = loss.backward();
     let g = xin
         .grad(&grads)
         .ok_or_else(|| compute_err(p.method, "no gradient for the input"))?;
-    let value = loss
-        .inner()
-        .try_into_scalar::<f32>()
-        .map_err(|e| compute_err(p.method, e))?;
-    Ok((g.sign(), value))
+    Ok((g.sign(), loss.inner().detach()))
 }
 
 /// Run the min-min optimisation.
@@ -187,7 +165,8 @@ pub fn run(
 
         // δ-steps with the surrogate frozen (batch-norm statistics fixed, no weight gradients).
         let frozen = model.clone().freeze();
-        let mut loss_sum = 0.0f32;
+        // Losses stay on the device and are read once per round (no host sync per step).
+        let mut loss_sum = Tensor::<1>::zeros([1], &device);
         let mut loss_count = 0usize;
         if classwise {
             // Each step: every sample proposes δ_y − α·sign(∇), and each class takes the mean of
@@ -203,7 +182,7 @@ pub fn run(
                     let xb = p.x_for(&idx, &device);
                     let xin = (xb.clone() + p.delta_for(&delta, &idx, &device)).clamp(0.0, 1.0);
                     let (sign, l) = input_gradient_sign(&p, &frozen, &ce, xin.clone(), &idx, &ad)?;
-                    loss_sum += l;
+                    loss_sum = loss_sum + l;
                     loss_count += 1;
                     let eta = ((xin - sign * alpha).clamp(0.0, 1.0) - xb).clamp(-eps, eps);
                     let labels: Vec<usize> = idx.iter().map(|&i| p.labels[i]).collect();
@@ -226,7 +205,7 @@ pub fn run(
                     }
                     let xin = (xb.clone() + db).clamp(0.0, 1.0);
                     let (sign, l) = input_gradient_sign(&p, &frozen, &ce, xin.clone(), &idx, &ad)?;
-                    loss_sum += l;
+                    loss_sum = loss_sum + l;
                     loss_count += 1;
                     // x' ← clip(x+δ) − α·sign(∇); δ ← clip(x' − x, −ε, ε)
                     db = (xin - sign * alpha - xb.clone()).clamp(-eps, eps);
@@ -243,11 +222,7 @@ pub fn run(
             max_rounds: r.max_rounds,
             images: n,
             accuracy: acc,
-            loss: if loss_count > 0 {
-                loss_sum / loss_count as f32
-            } else {
-                0.0
-            },
+            loss: read_scalar(loss_sum, method)? / loss_count.max(1) as f32,
             eta_seconds: secs * f64::from(r.max_rounds - round),
         });
         if acc >= r.stop_accuracy {

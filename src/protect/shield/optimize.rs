@@ -21,6 +21,7 @@ use crate::error::MethodError;
 use crate::imaging::Planar;
 use crate::model::Surrogate;
 use crate::progress::ProgressEvent;
+use crate::protect::tensor::tempered;
 use crate::protect::{FitReport, Fitted, MethodContext, TrainingSet};
 use crate::rng::{BatchSampler, Rng, derive_seed};
 use crate::train::{count_correct, sgd};
@@ -49,6 +50,8 @@ struct Problem<'a> {
     n: usize,
     /// Side of the working copies.
     side: usize,
+    /// `[t, g]` matrix enlarging a coarse `g × g` class grid to its `t × t` tile, if any.
+    grid_up: Option<(Vec<f32>, [usize; 2])>,
 }
 
 impl Problem<'_> {
@@ -81,8 +84,17 @@ impl Problem<'_> {
         }
     }
 
-    /// Class parts `[B, 1, t, t]` repeated over the working side (unchanged when `t` is it).
+    /// Class parts `[B, 1, g, g]` enlarged to their tile `[B, 1, t, t]` (when on a coarse
+    /// grid) and repeated over the working side (unchanged when `t` is it).
     fn tiled(&self, c: Tensor<4>) -> Tensor<4> {
+        let c = match &self.grid_up {
+            Some((m, [t, g])) => {
+                let u =
+                    Tensor::<4>::from_data(TensorData::new(m.clone(), [1, 1, *t, *g]), &c.device());
+                u.clone().matmul(c).matmul(u.swap_dims(2, 3))
+            }
+            None => c,
+        };
         let t = c.dims()[2];
         if t >= self.side {
             return c;
@@ -112,20 +124,6 @@ impl Problem<'_> {
         }
         (x + (m * pattern).repeat_dim(1, 3)).clamp(0.0, 1.0)
     }
-}
-
-/// Logits divided by `max(1, max|z| / 8)`, computed on the device (no host read): keeps input
-/// gradients alive when a memorising surrogate saturates softmax (see `em`).
-fn tempered(logits: Tensor<2>) -> Tensor<2> {
-    let t = logits
-        .clone()
-        .detach()
-        .abs()
-        .max()
-        .div_scalar(8.0)
-        .clamp_min(1.0)
-        .reshape([1, 1]);
-    logits / t
 }
 
 /// Surrogate accuracy on `t(x + δ)`, one transform draw per batch: the stop rule.
@@ -215,6 +213,7 @@ pub fn run(
         labels: &set.labels,
         n,
         side: s,
+        grid_up: None,
     };
     let t = &r.train;
     let out = transforms::output_side(s, r.surrogate_size as usize);
@@ -224,7 +223,18 @@ pub fn run(
         0 => s,
         t => t.min(s),
     };
-    let mut c = (share > 0.0).then(|| Tensor::<4>::zeros([k, 1, tile, tile], &device));
+    let grid = match r.class_grid as usize {
+        0 => tile,
+        g => g.min(tile),
+    };
+    let p = Problem {
+        grid_up: (grid < tile).then(|| {
+            let m = crate::imaging::resample::resample_matrix(tile, grid, 0.0, grid as f32);
+            (m, [tile, grid])
+        }),
+        ..p
+    };
+    let mut c = (share > 0.0).then(|| Tensor::<4>::zeros([k, 1, grid, grid], &device));
     let batch = t.batch_size.min(n).max(1);
     let mut model = Surrogate::new(
         t.surrogate,
