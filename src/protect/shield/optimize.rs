@@ -399,6 +399,43 @@ mod tests {
     }
 
     #[test]
+    fn a_tiled_shared_part_repeats_and_a_coarse_grid_is_enlarged_smoothly() {
+        let device = ComputeDevice::select(DeviceChoice::Cpu).unwrap().device;
+        let labels = [0usize];
+        let problem = |grid_up| Problem {
+            x: Tensor::zeros([1, 3, 20, 20], &device),
+            m: Tensor::zeros([1, 1, 20, 20], &device),
+            labels: &labels,
+            n: 1,
+            side: 20,
+            grid_up,
+        };
+        let values = |t: Tensor<4>| to_vec(t.reshape([-1])).unwrap();
+        // An 8×8 tile over a 20×20 photo: every pixel equals the one 8 px to its left/above.
+        let tile: Vec<f32> = (0..64).map(|i| i as f32).collect();
+        let c = Tensor::<4>::from_data(TensorData::new(tile, [1, 1, 8, 8]), &device);
+        let out = values(problem(None).tiled(c));
+        assert_eq!(out.len(), 400);
+        for y in 0..20 {
+            for x in 8..20 {
+                assert_eq!(out[y * 20 + x], out[y * 20 + x - 8]);
+                assert_eq!(out[x * 20 + y], out[(x - 8) * 20 + y]);
+            }
+        }
+        // A 2×2 grid enlarged to the 8×8 tile: values between the grid's, changing gradually.
+        let m = crate::imaging::resample::resample_matrix(8, 2, 0.0, 2.0);
+        let c = Tensor::<4>::from_data(
+            TensorData::new(vec![-1.0, 1.0, -1.0, 1.0], [1, 1, 2, 2]),
+            &device,
+        );
+        let out = values(problem(Some((m, [8, 2]))).tiled(c));
+        let row: Vec<f32> = out[..8].to_vec();
+        assert!(row.windows(2).all(|w| w[1] >= w[0] - 1e-6), "{row:?}");
+        assert!(row[0] < -0.9 && row[7] > 0.9, "{row:?}");
+        assert!(row.iter().all(|v| v.abs() <= 1.0 + 1e-6));
+    }
+
+    #[test]
     fn the_shared_part_makes_a_groups_patterns_alike() {
         let same_vs_other = |d: &[Planar], labels: &[usize]| {
             let (mut same, mut other) = (Vec::new(), Vec::new());
