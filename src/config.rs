@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::device::Backend;
 use crate::imaging::BudgetConfig;
+use crate::imaging::transforms::TransformConfig;
+use crate::method_id::MethodId;
 use crate::model::SurrogateKind;
-use crate::protect::MethodId;
-use crate::protect::TransformConfig;
 
 /// One user-facing strength, mapped to a perturbation budget (oxipng-style presets).
 ///

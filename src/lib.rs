@@ -22,6 +22,7 @@ pub mod imaging;
 pub mod job;
 pub mod labels;
 pub mod manifest;
+pub mod method_id;
 pub mod model;
 pub mod path_json;
 pub mod progress;

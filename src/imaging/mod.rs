@@ -12,6 +12,7 @@ pub mod paths;
 pub mod planar;
 pub mod resample;
 pub mod scan;
+pub mod transforms;
 pub mod turbo;
 pub mod visibility;
 
