@@ -3,7 +3,7 @@
 
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
@@ -81,6 +81,69 @@ pub fn sgd(momentum: f64, weight_decay: f32, grad_clip: f32) -> ModuleOptimizer 
         .init()
 }
 
+/// A classifier being trained: the one training step shared by `em`'s and `shield`'s
+/// θ-steps, `evaluate`'s arms and [`train_classifier`] (forward, cross-entropy, backward,
+/// optimiser step). Shapes: images `[B, 3, H, W]` in 0–1, targets `[B]` class indices; both on
+/// the autodiff device the learner was made on.
+pub struct Learner {
+    /// The network (autodiff device).
+    pub model: Surrogate,
+    optim: ModuleOptimizer,
+    ce: CrossEntropyLoss,
+}
+
+impl Learner {
+    /// A fresh `kind` network for `num_classes` classes, initialised from `seed`, trained with
+    /// `optimizer` (momentum, weight decay, gradient-norm clip as in the papers' recipe).
+    pub fn new(
+        kind: SurrogateKind,
+        num_classes: usize,
+        seed: u64,
+        optimizer: Optimizer,
+        [momentum, weight_decay, grad_clip]: [f64; 3],
+        device: &Device,
+    ) -> Self {
+        let optim = match optimizer {
+            Optimizer::Sgd => sgd(momentum, weight_decay as f32, grad_clip as f32),
+            Optimizer::Adam => AdamConfig::new()
+                .with_weight_decay(Some(WeightDecayConfig::new(weight_decay as f32)))
+                .with_grad_clipping(Some(GradientClippingConfig::Norm(grad_clip as f32)))
+                .init(),
+        };
+        Self {
+            model: Surrogate::new(kind, num_classes, seed, device),
+            optim,
+            ce: CrossEntropyLossConfig::new().init(device),
+        }
+    }
+
+    /// The loss on a batch (with its graph, for [`Learner::step`]).
+    pub fn loss(&self, x: Tensor<4>, targets: Tensor<1, Int>) -> Tensor<1> {
+        self.ce.forward(self.model.forward(x), targets)
+    }
+
+    /// The cross-entropy module (for attacks that need the same loss).
+    pub fn criterion(&self) -> &CrossEntropyLoss {
+        &self.ce
+    }
+
+    /// One optimiser step at learning rate `lr` down the gradient of `loss`; returns the
+    /// updated learner and the loss, detached, on the device (read it once per epoch or round,
+    /// not per step). Taking `self` by value lets the optimiser update the weights in place.
+    pub fn step(mut self, loss: Tensor<1>, lr: f64) -> (Self, Tensor<1>) {
+        let value = loss.clone().inner().detach();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        self.model = self.optim.step(lr, self.model, grads);
+        (self, value)
+    }
+
+    /// Train on one batch: [`Learner::loss`] then [`Learner::step`].
+    pub fn fit_batch(self, x: Tensor<4>, targets: Tensor<1, Int>, lr: f64) -> (Self, Tensor<1>) {
+        let loss = self.loss(x, targets);
+        self.step(loss, lr)
+    }
+}
+
 fn compute_err(e: impl std::fmt::Debug) -> MethodError {
     MethodError::Compute {
         method: "train",
@@ -88,7 +151,8 @@ fn compute_err(e: impl std::fmt::Debug) -> MethodError {
     }
 }
 
-fn batch_tensor(images: &[Planar], idx: &[usize], device: &Device) -> Tensor<4> {
+/// `[B, 3, H, W]` batch of the images `idx` (all the same size).
+pub fn batch_tensor(images: &[Planar], idx: &[usize], device: &Device) -> Tensor<4> {
     let (w, h) = (
         images[idx[0]].width as usize,
         images[idx[0]].height as usize,
@@ -100,7 +164,8 @@ fn batch_tensor(images: &[Planar], idx: &[usize], device: &Device) -> Tensor<4> 
     Tensor::from_data(TensorData::new(data, [idx.len(), 3, h, w]), device)
 }
 
-fn label_tensor(labels: &[usize], idx: &[usize], device: &Device) -> Tensor<1, Int> {
+/// `[B]` class-index targets of the images `idx`.
+pub fn label_tensor(labels: &[usize], idx: &[usize], device: &Device) -> Tensor<1, Int> {
     let v: Vec<i64> = idx.iter().map(|&i| labels[i] as i64).collect();
     Tensor::from_data(TensorData::new(v, [idx.len()]), device)
 }
@@ -114,31 +179,27 @@ pub fn train_classifier(
     device: &Device,
 ) -> Surrogate {
     let ad = device.clone().autodiff();
-    let mut model = Surrogate::new(
+    let mut learner = Learner::new(
         cfg.model,
         num_classes,
         derive_seed(cfg.seed, "train-init", 0),
+        cfg.optimizer,
+        [
+            cfg.momentum,
+            f64::from(cfg.weight_decay),
+            f64::from(cfg.grad_clip),
+        ],
         &ad,
     );
-    let mut optim = match cfg.optimizer {
-        Optimizer::Sgd => sgd(cfg.momentum, cfg.weight_decay, cfg.grad_clip),
-        Optimizer::Adam => AdamConfig::new()
-            .with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay)))
-            .with_grad_clipping(Some(GradientClippingConfig::Norm(cfg.grad_clip)))
-            .init(),
-    };
-    let ce = CrossEntropyLossConfig::new().init(&ad);
     let n = images.len();
     let mut sampler = BatchSampler::new(n, derive_seed(cfg.seed, "train-batches", 0));
     let batch = cfg.batch_size.min(n).max(1);
     for _ in 0..cfg.steps {
         let idx = sampler.next_batch(batch);
         let x = batch_tensor(images, &idx, &ad);
-        let loss = ce.forward(model.forward(x), label_tensor(labels, &idx, &ad));
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(cfg.learning_rate, model, grads);
+        (learner, _) = learner.fit_batch(x, label_tensor(labels, &idx, &ad), cfg.learning_rate);
     }
-    model
+    learner.model
 }
 
 /// How many rows of `logits: [B, classes]` have their largest score at the row's label.

@@ -3,10 +3,7 @@
 //! (or, in the real-photo protocol, a random-resized crop + flip),
 //! optional UEraser augmentation (with max-loss-over-repeats); clean test accuracy per epoch.
 
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::TensorData;
 
 use super::EvalConfig;
 use super::augment::{crop_flip, random_resized_crop, ueraser};
@@ -16,13 +13,7 @@ use crate::imaging::Planar;
 use crate::model::Surrogate;
 use crate::progress::{ProgressEvent, ProgressSink};
 use crate::rng::{Rng, derive_seed};
-use crate::train::{accuracy, sgd};
-
-fn stack(images: &[Planar], device: &Device) -> Tensor<4> {
-    let (w, h) = (images[0].width as usize, images[0].height as usize);
-    let data: Vec<f32> = images.iter().flat_map(|p| p.data.iter().copied()).collect();
-    Tensor::from_data(TensorData::new(data, [images.len(), 3, h, w]), device)
-}
+use crate::train::{Learner, Optimizer, accuracy, batch_tensor, label_tensor};
 
 /// Defences that act during training rather than on the data once.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -76,14 +67,14 @@ pub fn train_arm(
     cancel: &CancelToken,
 ) -> Result<Vec<f32>, EvalError> {
     let ad = device.clone().autodiff();
-    let mut model = Surrogate::new(
+    let mut learner = Learner::new(
         cfg.model,
         num_classes,
         derive_seed(cfg.seed, "eval-model", 0),
+        Optimizer::Sgd,
+        [cfg.momentum, f64::from(cfg.weight_decay), 5.0],
         &ad,
     );
-    let mut optim = sgd(cfg.momentum, cfg.weight_decay, 5.0);
-    let ce = CrossEntropyLossConfig::new().init(&ad);
     let n = train.len();
     let batch = cfg.batch_size.min(n).max(1);
     let steps_per_epoch = n.div_ceil(batch);
@@ -106,8 +97,7 @@ pub fn train_arm(
             let lr = 0.5
                 * cfg.learning_rate
                 * (1.0 + (std::f64::consts::PI * step as f64 / total as f64).cos());
-            let targets: Vec<i64> = chunk.iter().map(|&i| labels[i] as i64).collect();
-            let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [chunk.len()]), &ad);
+            let targets = label_tensor(labels, chunk, &ad);
             let repeats = defences.ueraser_repeats.unwrap_or(1).max(1);
             // UEraser-max: of `repeats` augmented copies, train on the one with the highest loss.
             let mut best: Option<(f32, Tensor<1>)> = None;
@@ -128,11 +118,12 @@ pub fn train_arm(
                         }
                     })
                     .collect();
-                let mut x = stack(&xs, &ad);
+                let all: Vec<usize> = (0..xs.len()).collect();
+                let mut x = batch_tensor(&xs, &all, &ad);
                 if let Some(eps) = defences.adversarial_eps {
-                    x = adversarial(&model, &ce, x, targets.clone(), eps)?;
+                    x = adversarial(&learner.model, learner.criterion(), x, targets.clone(), eps)?;
                 }
-                let loss = ce.forward(model.forward(x), targets.clone());
+                let loss = learner.loss(x, targets.clone());
                 let value = if repeats > 1 {
                     loss.clone()
                         .inner()
@@ -146,16 +137,15 @@ pub fn train_arm(
                 }
             }
             let Some((_, loss)) = best else { continue };
-            let detached = loss.clone().inner();
+            let detached;
+            (learner, detached) = learner.step(loss, lr);
             loss_sum = Some(match loss_sum {
                 Some(sum) => sum + detached,
                 None => detached,
             });
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr, model, grads);
             step += 1;
         }
-        let acc = accuracy(&model, test, test_labels, device)?;
+        let acc = accuracy(&learner.model, test, test_labels, device)?;
         curve.push(acc);
         events.emit(ProgressEvent::Epoch {
             arm: arm.to_string(),
@@ -174,6 +164,8 @@ pub fn train_arm(
 mod tests {
     use super::*;
     use crate::model::SurrogateKind;
+    use burn::nn::loss::CrossEntropyLossConfig;
+    use burn::tensor::TensorData;
 
     #[test]
     fn adversarial_batches_stay_within_budget_and_raise_the_loss() {
@@ -189,7 +181,8 @@ mod tests {
                 p
             })
             .collect();
-        let x = stack(&images, &ad);
+        let all: Vec<usize> = (0..images.len()).collect();
+        let x = batch_tensor(&images, &all, &ad);
         let targets =
             Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 0, 1, 2], [6]), &ad);
         let eps = 4.0 / 255.0;

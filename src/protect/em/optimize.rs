@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
@@ -20,7 +19,7 @@ use crate::progress::ProgressEvent;
 use crate::protect::tensor::{correct_on_device, read_scalar, tempered};
 use crate::protect::{FitReport, Fitted, MethodContext, TrainingSet};
 use crate::rng::{BatchSampler, derive_seed};
-use crate::train::sgd;
+use crate::train::{Learner, Optimizer};
 
 fn compute_err(method: &'static str, e: impl std::fmt::Debug) -> MethodError {
     MethodError::Compute {
@@ -134,14 +133,15 @@ pub fn run(
     let (eps, alpha) = (r.epsilon, r.step_size);
     let batch = r.batch_size.min(n).max(1);
 
-    let mut model = Surrogate::new(
+    let [lr, momentum, weight_decay, clip] = r.sgd;
+    let mut learner = Learner::new(
         r.surrogate,
         k,
         derive_seed(ctx.seed, "em-surrogate", 0),
+        Optimizer::Sgd,
+        [momentum, weight_decay, clip],
         &ad,
     );
-    let [lr, momentum, weight_decay, clip] = r.sgd;
-    let mut optim = sgd(momentum, weight_decay as f32, clip as f32);
     let ce = CrossEntropyLossConfig::new().init(&ad);
     let mut sampler = BatchSampler::new(n, derive_seed(ctx.seed, "em-batches", 0));
 
@@ -158,13 +158,11 @@ pub fn run(
             let idx = sampler.next_batch(batch);
             let xin = (p.x_for(&idx, &device) + p.delta_for(&delta, &idx, &device)).clamp(0.0, 1.0);
             let targets = p.int_tensor(&idx.iter().map(|&i| p.labels[i]).collect::<Vec<_>>(), &ad);
-            let loss = ce.forward(model.forward(xin.autodiff()), targets);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr, model, grads);
+            (learner, _) = learner.fit_batch(xin.autodiff(), targets, lr);
         }
 
         // δ-steps with the surrogate frozen (batch-norm statistics fixed, no weight gradients).
-        let frozen = model.clone().freeze();
+        let frozen = learner.model.clone().freeze();
         // Losses stay on the device and are read once per round (no host sync per step).
         let mut loss_sum = Tensor::<1>::zeros([1], &device);
         let mut loss_count = 0usize;
@@ -214,7 +212,7 @@ pub fn run(
             }
         }
 
-        acc = accuracy(&p, &model, &delta, batch, &device)?;
+        acc = accuracy(&p, &learner.model, &delta, batch, &device)?;
         rounds = round;
         let secs = round_start.elapsed().as_secs_f64();
         ctx.events.emit(ProgressEvent::Round {

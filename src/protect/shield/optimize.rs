@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
@@ -24,7 +23,7 @@ use crate::progress::ProgressEvent;
 use crate::protect::tensor::tempered;
 use crate::protect::{FitReport, Fitted, MethodContext, TrainingSet};
 use crate::rng::{BatchSampler, Rng, derive_seed};
-use crate::train::{count_correct, sgd};
+use crate::train::{Learner, Optimizer, count_correct};
 
 const METHOD: &str = "shield";
 
@@ -236,14 +235,15 @@ pub fn run(
     };
     let mut c = (share > 0.0).then(|| Tensor::<4>::zeros([k, 1, grid, grid], &device));
     let batch = t.batch_size.min(n).max(1);
-    let mut model = Surrogate::new(
+    let [lr, momentum, weight_decay, clip] = t.sgd;
+    let mut learner = Learner::new(
         t.surrogate,
         k,
         derive_seed(ctx.seed, "shield-surrogate", 0),
+        Optimizer::Sgd,
+        [momentum, weight_decay, clip],
         &ad,
     );
-    let [lr, momentum, weight_decay, clip] = t.sgd;
-    let mut optim = sgd(momentum, weight_decay as f32, clip as f32);
     let ce = CrossEntropyLossConfig::new().init(&ad);
     let mut sampler = BatchSampler::new(n, derive_seed(ctx.seed, "shield-batches", 0));
     let mut rng = Rng::new(derive_seed(ctx.seed, "shield-transforms", 0));
@@ -262,13 +262,11 @@ pub fn run(
             let pattern = p.pattern(&idx, p.rows(&u, &idx, &device), c.clone());
             let xin = p.protected(&idx, pattern, &device, false);
             let xt = transforms::apply(xin, &d, &device);
-            let loss = ce.forward(model.forward(xt.autodiff()), p.targets(&idx, &ad));
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr, model, grads);
+            (learner, _) = learner.fit_batch(xt.autodiff(), p.targets(&idx, &ad), lr);
         }
 
         // δ-steps with the surrogate frozen; each step draws its own transforms.
-        let frozen = model.clone().freeze();
+        let frozen = learner.model.clone().freeze();
         let mut loss_sum = Tensor::<1>::zeros([1], &device);
         let mut loss_count = 0usize;
         for start in (0..n).step_by(batch) {
@@ -298,7 +296,14 @@ pub fn run(
             u = u.slice_assign([start..start + idx.len()], ub);
         }
 
-        acc = transformed_accuracy(&p, &model, (&u, c.as_ref()), r, &mut eval_rng, &device)?;
+        acc = transformed_accuracy(
+            &p,
+            &learner.model,
+            (&u, c.as_ref()),
+            r,
+            &mut eval_rng,
+            &device,
+        )?;
         rounds = round;
         let mean_loss =
             to_vec(loss_sum)?.first().copied().unwrap_or(0.0) / loss_count.max(1) as f32;
