@@ -38,6 +38,14 @@ pub enum Defence {
     /// the training pipeline sees the usual size) back up. The downscale keeps the shortcut's
     /// low frequencies only; the JPEG removes fine grain.
     Share,
+    /// A cheap stand-in for diffusion purification (DiffPure, AVATAR; Dolatabadi et al. 2023):
+    /// what the forward process does — Gaussian noise of `sigma_255`/255, which drowns a
+    /// small perturbation — then a denoiser, here a Gaussian blur (σ = 1 px) in place of the
+    /// learned reverse process. Seeded by the image's own pixels, so runs repeat exactly.
+    PurifyLite {
+        /// Standard deviation of the added noise, in 1/255 units.
+        sigma_255: u8,
+    },
     /// Adversarial training (Madry et al. 2018; the strongest known defence against EM, and
     /// expensive: every step first attacks the batch). Each batch is replaced by its PGD
     /// adversarial version within `eps_255`/255 (L∞, 5 steps of 2.5·ε/5) before the update.
@@ -49,7 +57,8 @@ pub enum Defence {
 
 impl Defence {
     /// Parse one defence: `grayscale`, `jpeg10`, `jpeg75`, `jpeg:Q`, `bits2`, `bits:N`,
-    /// `downscale2`, `rescale:F`, `ueraser-lite`, `ueraser-max`, `ueraser:K`, `adv4`, `adv:E`.
+    /// `downscale2`, `rescale:F`, `ueraser-lite`, `ueraser-max`, `ueraser:K`, `purify-lite`,
+    /// `purify:S`, `adv4`, `adv:E`.
     pub fn parse(s: &str) -> Result<Self, String> {
         let num = |rest: &str, what: &str| {
             rest.trim_start_matches(':')
@@ -61,6 +70,10 @@ impl Defence {
             "share" => Defence::Share,
             "ueraser-lite" | "ueraser" => Defence::Ueraser { repeats: 1 },
             "ueraser-max" => Defence::Ueraser { repeats: 5 },
+            "purify-lite" => Defence::PurifyLite { sigma_255: 16 },
+            _ if s.starts_with("purify:") => Defence::PurifyLite {
+                sigma_255: num(&s[7..], "noise level")?.clamp(1, 128) as u8,
+            },
             _ if s.starts_with("jpeg") => Defence::Jpeg {
                 quality: num(&s[4..], "quality")?.clamp(1, 100) as u8,
             },
@@ -81,7 +94,7 @@ impl Defence {
             },
             _ => {
                 return Err(format!(
-                    "unknown defence '{s}'; use grayscale, share, jpeg10, jpeg75, jpeg:Q, bits2, bits:N, downscale2, rescale:F, ueraser-lite, ueraser-max, adv4, adv:E"
+                    "unknown defence '{s}'; use grayscale, share, jpeg10, jpeg75, jpeg:Q, bits2, bits:N, downscale2, rescale:F, ueraser-lite, ueraser-max, purify-lite, purify:S, adv4, adv:E"
                 ));
             }
         };
@@ -100,6 +113,8 @@ impl Defence {
             Defence::Ueraser { repeats: 5 } => "ueraser-max".into(),
             Defence::Ueraser { repeats } => format!("ueraser:{repeats}"),
             Defence::Adversarial { eps_255 } => format!("adv{eps_255}"),
+            Defence::PurifyLite { sigma_255: 16 } => "purify-lite".into(),
+            Defence::PurifyLite { sigma_255 } => format!("purify:{sigma_255}"),
         }
     }
 
@@ -149,9 +164,23 @@ impl Defence {
                 let shared = jpeg_round_trip(&small, 75);
                 image::imageops::resize(&shared, w, h, image::imageops::FilterType::Triangle)
             }
+            Defence::PurifyLite { sigma_255 } => purify_lite(img, f32::from(sigma_255)),
             Defence::Ueraser { .. } | Defence::Adversarial { .. } => img.clone(),
         }
     }
+}
+
+/// Gaussian noise of `sigma_255`/255 (seeded by the pixels), then a Gaussian blur of 1 px.
+fn purify_lite(img: &RgbImage, sigma_255: f32) -> RgbImage {
+    let seed = img.as_raw().iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let mut rng = crate::rng::Rng::new(seed);
+    let mut noisy = img.clone();
+    noisy.iter_mut().for_each(|v| {
+        *v = (f32::from(*v) + rng.normal() * sigma_255).round().clamp(0.0, 255.0) as u8;
+    });
+    image::imageops::blur(&noisy, 1.0)
 }
 
 /// Encode as JPEG at `quality` and decode again.
@@ -215,6 +244,8 @@ mod tests {
             "ueraser:3",
             "adv4",
             "adv8",
+            "purify-lite",
+            "purify:32",
         ] {
             assert_eq!(Defence::parse(s).unwrap().name(), s);
         }
@@ -247,5 +278,27 @@ mod tests {
         assert_eq!(sh.dimensions(), (16, 16));
         assert_ne!(sh, r);
         assert_ne!(sh, j);
+    }
+
+    #[test]
+    fn purification_drowns_fine_noise_but_keeps_the_picture() {
+        // A smooth picture with a ±8/255 checkerboard "shortcut" on top.
+        let clean = RgbImage::from_fn(64, 64, |x, y| {
+            image::Rgb([(x * 3) as u8 + 40, (y * 3) as u8 + 40, 120])
+        });
+        let marked = RgbImage::from_fn(64, 64, |x, y| {
+            let p = clean.get_pixel(x, y).0;
+            let s = if (x + y) % 2 == 0 { 8i16 } else { -8 };
+            image::Rgb(p.map(|v| (i16::from(v) + s) as u8))
+        });
+        let d = Defence::PurifyLite { sigma_255: 16 };
+        let out = d.apply(&marked);
+        assert_eq!(out, d.apply(&marked), "seeded by the image: repeatable");
+        let psnr = |a: &RgbImage, b: &RgbImage| crate::imaging::psnr_db(a, b);
+        // It changes the image (a noisy step), yet stays close to the picture underneath:
+        // the checkerboard is gone and the content is kept.
+        assert!(psnr(&marked, &out) < 35.0, "{}", psnr(&marked, &out));
+        assert!(psnr(&clean, &out) > psnr(&clean, &marked), "closer to the clean picture");
+        assert!(psnr(&clean, &out) > 30.0, "{}", psnr(&clean, &out));
     }
 }
