@@ -370,6 +370,9 @@ pub struct ShieldConfig {
     /// (0: the tile's own pixels). A coarse grid keeps the shared pattern at low spatial
     /// frequencies, which survive downscaling and JPEG.
     pub class_grid: u32,
+    /// Share of the budget (0–1) each photo's own pattern may use (1: all of it; 0: only the
+    /// group's shared pattern is applied).
+    pub photo_share: f32,
     /// How the budget is spread over each photo (texture mask, flat-area budget, RMS cap).
     pub budget: BudgetConfig,
     /// Transformations the noise is optimised through (and the surrogate trained on).
@@ -389,6 +392,7 @@ impl Default for ShieldConfig {
             class_share: 0.0,
             class_tile: 0,
             class_grid: 0,
+            photo_share: 1.0,
             budget: BudgetConfig::default(),
             transforms: TransformConfig::default(),
         }
@@ -409,6 +413,8 @@ pub struct ResolvedShield {
     pub class_tile: u32,
     /// Coarse grid of the shared tile (0: none).
     pub class_grid: u32,
+    /// Share of the budget for each photo's own pattern.
+    pub photo_share: f32,
     /// Budget spreading.
     pub budget: BudgetConfig,
     /// Transformations.
@@ -445,6 +451,7 @@ impl ShieldConfig {
             class_share: self.class_share,
             class_tile: self.class_tile,
             class_grid: self.class_grid,
+            photo_share: self.photo_share,
             budget: self.budget.clone(),
             transforms: self.transforms.clone(),
         }
@@ -708,6 +715,15 @@ impl ProtectConfig {
                     "shield class share must be in [0, 1], got {}",
                     c.class_share
                 ));
+            }
+            if !(c.photo_share.is_finite() && (0.0..=1.0).contains(&c.photo_share)) {
+                return Err(format!(
+                    "shield photo share must be in [0, 1], got {}",
+                    c.photo_share
+                ));
+            }
+            if c.photo_share == 0.0 && c.class_share == 0.0 {
+                return Err("shield needs a photo share or a class share above 0".into());
             }
             if c.class_grid > 1024 {
                 return Err(format!(

@@ -178,7 +178,9 @@ fn purify_lite(img: &RgbImage, sigma_255: f32) -> RgbImage {
     let mut rng = crate::rng::Rng::new(seed);
     let mut noisy = img.clone();
     noisy.iter_mut().for_each(|v| {
-        *v = (f32::from(*v) + rng.normal() * sigma_255).round().clamp(0.0, 255.0) as u8;
+        *v = (f32::from(*v) + rng.normal() * sigma_255)
+            .round()
+            .clamp(0.0, 255.0) as u8;
     });
     image::imageops::blur(&noisy, 1.0)
 }
@@ -298,7 +300,10 @@ mod tests {
         // It changes the image (a noisy step), yet stays close to the picture underneath:
         // the checkerboard is gone and the content is kept.
         assert!(psnr(&marked, &out) < 35.0, "{}", psnr(&marked, &out));
-        assert!(psnr(&clean, &out) > psnr(&clean, &marked), "closer to the clean picture");
+        assert!(
+            psnr(&clean, &out) > psnr(&clean, &marked),
+            "closer to the clean picture"
+        );
         assert!(psnr(&clean, &out) > 30.0, "{}", psnr(&clean, &out));
     }
 }

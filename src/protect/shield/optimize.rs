@@ -288,7 +288,7 @@ pub fn run(
                 )?;
                 loss_sum = loss_sum + l;
                 loss_count += 1;
-                ub = (ub - sign * t.step_size).clamp(-1.0, 1.0);
+                ub = (ub - sign * t.step_size).clamp(-r.photo_share, r.photo_share);
                 if let (Some(cv), Some(g)) = (c.take(), class_sign) {
                     c = Some((cv - g * t.step_size).clamp(-share, share));
                 }
@@ -356,6 +356,13 @@ mod tests {
     use crate::progress::NullSink;
 
     fn fit(class_share: f32) -> (Vec<Planar>, Vec<usize>) {
+        fit_with(ShieldConfig {
+            class_share,
+            ..ShieldConfig::default()
+        })
+    }
+
+    fn fit_with(mut cfg: ShieldConfig) -> (Vec<Planar>, Vec<usize>) {
         let mut rng = Rng::new(11);
         let n = 8;
         let images: Vec<Planar> = (0..n)
@@ -371,10 +378,6 @@ mod tests {
             labels: labels.clone(),
             num_classes: 2,
             budgets: vec![vec![8.0; 32 * 32]; n],
-        };
-        let mut cfg = ShieldConfig {
-            class_share,
-            ..ShieldConfig::default()
         };
         cfg.train.quality = Quality::Fast;
         cfg.train.max_rounds = Some(1);
@@ -401,6 +404,28 @@ mod tests {
             .map(|(x, y)| x * y)
             .sum::<f32>()
             / n as f32
+    }
+
+    #[test]
+    fn without_a_photo_share_every_photo_of_a_group_gets_the_same_pattern() {
+        let (d, labels) = fit_with(ShieldConfig {
+            class_share: 1.0,
+            photo_share: 0.0,
+            class_tile: 8,
+            ..ShieldConfig::default()
+        });
+        for i in 0..d.len() {
+            for j in 0..d.len() {
+                if labels[i] == labels[j] {
+                    assert_eq!(d[i].data, d[j].data);
+                }
+            }
+        }
+        assert!(
+            d[0].data.iter().any(|v| v.abs() > 0.1),
+            "the group pattern moved"
+        );
+        assert_ne!(d[0].data, d[1].data, "groups differ");
     }
 
     #[test]
