@@ -373,6 +373,9 @@ pub struct ShieldConfig {
     /// Share of the budget (0–1) each photo's own pattern may use (1: all of it; 0: only the
     /// group's shared pattern is applied).
     pub photo_share: f32,
+    /// Start the shared pattern from seeded random ±`class_share` values instead of zero (a
+    /// synthetic class-wise shortcut, as in Yu et al. 2022, that the optimisation refines).
+    pub class_random_init: bool,
     /// How the budget is spread over each photo (texture mask, flat-area budget, RMS cap).
     pub budget: BudgetConfig,
     /// Transformations the noise is optimised through (and the surrogate trained on).
@@ -393,6 +396,7 @@ impl Default for ShieldConfig {
             class_tile: 0,
             class_grid: 0,
             photo_share: 1.0,
+            class_random_init: false,
             budget: BudgetConfig::default(),
             transforms: TransformConfig::default(),
         }
@@ -415,6 +419,8 @@ pub struct ResolvedShield {
     pub class_grid: u32,
     /// Share of the budget for each photo's own pattern.
     pub photo_share: f32,
+    /// Random start of the shared pattern.
+    pub class_random_init: bool,
     /// Budget spreading.
     pub budget: BudgetConfig,
     /// Transformations.
@@ -452,6 +458,7 @@ impl ShieldConfig {
             class_tile: self.class_tile,
             class_grid: self.class_grid,
             photo_share: self.photo_share,
+            class_random_init: self.class_random_init,
             budget: self.budget.clone(),
             transforms: self.transforms.clone(),
         }

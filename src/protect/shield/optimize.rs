@@ -233,7 +233,17 @@ pub fn run(
         }),
         ..p
     };
-    let mut c = (share > 0.0).then(|| Tensor::<4>::zeros([k, 1, grid, grid], &device));
+    let mut c = (share > 0.0).then(|| {
+        if r.class_random_init {
+            let mut init = Rng::new(derive_seed(ctx.seed, "shield-class-init", 0));
+            let v: Vec<f32> = (0..k * grid * grid)
+                .map(|_| if init.next_f32() < 0.5 { -share } else { share })
+                .collect();
+            Tensor::<4>::from_data(TensorData::new(v, [k, 1, grid, grid]), &device)
+        } else {
+            Tensor::<4>::zeros([k, 1, grid, grid], &device)
+        }
+    });
     let batch = t.batch_size.min(n).max(1);
     let [lr, momentum, weight_decay, clip] = t.sgd;
     let mut learner = Learner::new(
