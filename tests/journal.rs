@@ -79,7 +79,7 @@ fn photos_in(out: &Path) -> Vec<String> {
 #[test]
 fn a_run_killed_midway_is_finished_by_resume_without_writing_any_photo_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let input = noisy_album(dir.path(), 24, 256);
+    let input = noisy_album(dir.path(), 24, 320);
     let out = dir.path().join("out");
     let mut args = protect_args(&input, &out);
     // Best PNG compression makes every photo slow enough to kill the run between photos.
