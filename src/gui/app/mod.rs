@@ -158,10 +158,14 @@ impl App {
     /// Create the app as described by `launch`.
     pub fn launch(cc: &eframe::CreationContext<'_>, launch: Launch) -> Self {
         let paths = launch.paths;
-        let settings = cc
+        let mut settings = cc
             .storage
             .and_then(|s| eframe::get_value::<Settings>(s, STORAGE_KEY))
             .unwrap_or_default();
+        // A method the app no longer offers (saved by an older version) falls back to the default.
+        if !settings.method.in_app() {
+            settings.method = Settings::default().method;
+        }
         // On a hardware GPU, Burn computes on the window's own wgpu device (one context,
         // no second copy of the driver state). Software adapters are left alone: there the
         // CPU backend is faster and `auto` does not use WGPU at all.

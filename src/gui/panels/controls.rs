@@ -101,7 +101,7 @@ fn choose_section(ui: &mut egui::Ui, app: &mut App) {
         .selected_text(s.method.title())
         .width(220.0)
         .show_ui(ui, |ui| {
-            for m in MethodId::ALL {
+            for m in MethodId::ALL.into_iter().filter(|m| m.in_app()) {
                 ui.selectable_value(&mut s.method, m, m.title())
                     .on_hover_text(m.explain());
             }
