@@ -349,8 +349,9 @@ impl EmConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ShieldConfig {
-    /// Surrogate and optimisation settings (shared with `em`).
-    #[serde(flatten)]
+    /// Surrogate and optimisation settings (shared with `em`). Settings a saved config leaves
+    /// out take `shield`'s defaults (e.g. stop at 90 %, batch 64), not `em`'s.
+    #[serde(flatten, deserialize_with = "shield_train")]
     pub train: EmConfig,
     /// Side of the transformed crops the surrogate trains on (`None`: from the preset).
     pub surrogate_size: Option<u32>,
@@ -380,6 +381,24 @@ pub struct ShieldConfig {
     pub budget: BudgetConfig,
     /// Transformations the noise is optimised through (and the surrogate trained on).
     pub transforms: TransformConfig,
+}
+
+/// The flattened surrogate settings of a `shield` config: the keys given, over `shield`'s own
+/// defaults (a plain `#[serde(default)]` would fill the gaps with `em`'s).
+fn shield_train<'de, D: serde::Deserializer<'de>>(d: D) -> Result<EmConfig, D::Error> {
+    use serde::de::Error;
+    use serde_json::{Map, Value};
+    let given = Map::<String, Value>::deserialize(d)?;
+    let mut merged = match serde_json::to_value(ShieldConfig::default().train) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    for (k, v) in given {
+        if merged.contains_key(&k) {
+            merged.insert(k, v);
+        }
+    }
+    serde_json::from_value(Value::Object(merged)).map_err(D::Error::custom)
 }
 
 impl Default for ShieldConfig {
@@ -797,6 +816,37 @@ mod tests {
         assert!(
             (ProtectConfig::new(MethodId::Conv, Strength::High).epsilon() - 16.0 / 255.0).abs()
                 < 1e-9
+        );
+    }
+
+    #[test]
+    fn a_partial_shield_config_keeps_shield_defaults_for_what_it_leaves_out() {
+        let c: ProtectConfig = serde_json::from_str(
+            r#"{"method": {"id": "shield", "max_rounds": 3, "class_share": 0.5}}"#,
+        )
+        .unwrap();
+        let MethodConfig::Shield(s) = &c.method else {
+            panic!("{:?}", c.method)
+        };
+        let d = ShieldConfig::default();
+        assert_eq!(s.train.max_rounds, Some(3));
+        assert_eq!(s.class_share, 0.5);
+        assert_eq!(s.train.stop_accuracy, d.train.stop_accuracy);
+        assert_eq!(s.train.batch_size, d.train.batch_size);
+        assert_ne!(s.train.stop_accuracy, EmConfig::default().stop_accuracy);
+        // A whole config still round-trips, and em keeps its own defaults.
+        let mut full = ProtectConfig::new(MethodId::Shield, Strength::Medium);
+        if let MethodConfig::Shield(s) = &mut full.method {
+            s.train.batch_size = 32;
+        }
+        let back: ProtectConfig =
+            serde_json::from_str(&serde_json::to_string(&full).unwrap()).unwrap();
+        assert_eq!(back, full);
+        let em: ProtectConfig =
+            serde_json::from_str(r#"{"method": {"id": "em", "max_rounds": 3}}"#).unwrap();
+        assert_eq!(
+            em.method.training().unwrap().stop_accuracy,
+            EmConfig::default().stop_accuracy
         );
     }
 
