@@ -8,12 +8,14 @@
 //! pick SIMD instructions at run time, so their hashes are pinned for x86-64 with AVX-512 (this
 //! project's development and CI machines); elsewhere they are skipped with a message.
 
+mod common;
+
 use std::path::Path;
 
+use common::run_protect;
 use sha2::{Digest, Sha256};
 use unlearnable::config::{MethodConfig, Quality};
-use unlearnable::progress::NullSink;
-use unlearnable::{CancelToken, DeviceChoice, MethodId, ProtectConfig, ProtectJob, Strength};
+use unlearnable::{MethodId, ProtectConfig, Strength};
 
 /// SHA-256 over every output's decoded RGB pixels, in album order.
 fn run(method: MethodId) -> String {
@@ -28,17 +30,12 @@ fn run(method: MethodId) -> String {
     if let MethodConfig::Shield(s) = &mut config.method {
         s.surrogate_size = Some(16);
     }
-    let job = ProtectJob {
-        inputs: vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden")],
-        out_dir: dir.path().join("out"),
+    let m = run_protect(
+        vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden")],
+        dir.path().join("out"),
         config,
-        device: DeviceChoice::Cpu,
-        resume: false,
-        shard: None,
-    };
-    let m = unlearnable::job::run(&job, &NullSink, &CancelToken::new())
-        .unwrap()
-        .manifest;
+    )
+    .manifest;
     assert_eq!(m.images.len(), 4, "{:?}", m.errors);
     let mut h = Sha256::new();
     for r in &m.images {

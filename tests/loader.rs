@@ -8,8 +8,7 @@ use std::path::Path;
 use image::{DynamicImage, GrayAlphaImage, ImageBuffer, ImageFormat, Luma, LumaA, Rgb, Rgba};
 use unlearnable::config::LoadLimits;
 use unlearnable::imaging::load_photo;
-use unlearnable::progress::NullSink;
-use unlearnable::{CancelToken, DeviceChoice, MethodId, ProtectConfig, ProtectJob, Strength};
+use unlearnable::{MethodId, ProtectConfig, Strength};
 
 use common::*;
 
@@ -261,15 +260,11 @@ fn a_folder_with_bad_files_still_protects_the_good_ones() {
         );
     }
     let before = hash_tree(&album);
-    let job = ProtectJob {
-        inputs: vec![album.clone()],
-        out_dir: dir.path().join("out"),
-        config: ProtectConfig::new(MethodId::Conv, Strength::Medium),
-        device: DeviceChoice::Cpu,
-        resume: false,
-        shard: None,
-    };
-    let summary = unlearnable::job::run(&job, &NullSink, &CancelToken::new()).unwrap();
+    let summary = run_protect(
+        vec![album.clone()],
+        dir.path().join("out"),
+        ProtectConfig::new(MethodId::Conv, Strength::Medium),
+    );
     let m = &summary.manifest;
     assert_eq!(m.summary.done, 3);
     assert_eq!(m.summary.failed, bad_count);
@@ -308,17 +303,7 @@ fn a_display_p3_profile_is_carried_into_every_output_format() {
         let mut config = ProtectConfig::new(MethodId::Random, Strength::Medium);
         config.export.format = format;
         let out = dir.path().join(format!("out-{}", format.extension()));
-        let job = ProtectJob {
-            inputs: vec![album.clone()],
-            out_dir: out.clone(),
-            config,
-            device: DeviceChoice::Cpu,
-            resume: false,
-            shard: None,
-        };
-        let m = unlearnable::job::run(&job, &NullSink, &CancelToken::new())
-            .unwrap()
-            .manifest;
+        let m = run_protect(vec![album.clone()], out.clone(), config).manifest;
         let rec = |name: &str| m.images.iter().find(|r| r.source.ends_with(name)).unwrap();
         assert_eq!(
             rec("iphone.jpg").color_profile.as_deref(),
@@ -380,17 +365,7 @@ fn the_epsilon_bound_holds_against_libjpeg_turbo_s_decode_of_jpeg_originals() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ProtectConfig::new(MethodId::Random, Strength::Medium);
     config.epsilon_255 = 8.0;
-    let job = ProtectJob {
-        inputs: vec![samples_dir()],
-        out_dir: dir.path().join("out"),
-        config,
-        device: DeviceChoice::Cpu,
-        resume: false,
-        shard: None,
-    };
-    let m = unlearnable::job::run(&job, &NullSink, &CancelToken::new())
-        .unwrap()
-        .manifest;
+    let m = run_protect(vec![samples_dir()], dir.path().join("out"), config).manifest;
     let turbo = m.jpeg_decoder.starts_with("libjpeg-turbo");
     if std::env::var_os("UNLEARNABLE_REQUIRE_SHARED").is_some() {
         assert!(turbo, "CI installs libturbojpeg0: {}", m.jpeg_decoder);
@@ -432,17 +407,12 @@ fn heic_and_avif_photos_are_protected_with_their_profile() {
     if std::env::var_os("UNLEARNABLE_REQUIRE_SHARED").is_some() {
         assert!(heif::available(), "CI installs libheif1");
     }
-    let job = ProtectJob {
-        inputs: vec![album.clone()],
-        out_dir: dir.path().join("out"),
-        config: ProtectConfig::new(MethodId::Random, Strength::Medium),
-        device: DeviceChoice::Cpu,
-        resume: false,
-        shard: None,
-    };
-    let m = unlearnable::job::run(&job, &NullSink, &CancelToken::new())
-        .unwrap()
-        .manifest;
+    let m = run_protect(
+        vec![album.clone()],
+        dir.path().join("out"),
+        ProtectConfig::new(MethodId::Random, Strength::Medium),
+    )
+    .manifest;
     if !heif::available() {
         eprintln!("libheif is not installed: checking the error message only");
         assert_eq!(m.errors.len(), 3);

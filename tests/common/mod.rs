@@ -7,6 +7,28 @@ use std::path::{Path, PathBuf};
 use image::{DynamicImage, ImageEncoder, ImageFormat, RgbImage};
 use sha2::{Digest, Sha256};
 
+/// Protect `inputs` into `out` with `config` on the CPU (the library's job, no CLI).
+pub fn run_protect(
+    inputs: Vec<PathBuf>,
+    out: PathBuf,
+    config: unlearnable::ProtectConfig,
+) -> unlearnable::RunSummary {
+    let job = unlearnable::ProtectJob {
+        inputs,
+        out_dir: out,
+        config,
+        device: unlearnable::DeviceChoice::Cpu,
+        resume: false,
+        shard: None,
+    };
+    unlearnable::job::run(
+        &job,
+        &unlearnable::progress::NullSink,
+        &unlearnable::CancelToken::new(),
+    )
+    .expect("the job runs")
+}
+
 /// The repository's sample photos.
 pub fn samples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/samples")
