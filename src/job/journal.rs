@@ -2,9 +2,10 @@
 //! every photo, so a run killed at any moment leaves a valid manifest of what finished (with
 //! `finished: false` and the photos still `pending`), which `--resume` continues.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::config::ProtectConfig;
 use crate::error::{ExportError, JobError};
@@ -90,6 +91,29 @@ struct State {
     manifest: Manifest,
     /// The first write that failed; later writes are not attempted.
     failed: Option<String>,
+    /// Sources recorded since the last write, still listed in `manifest.pending`.
+    recorded: HashSet<PathBuf>,
+    /// When the last write ended and how long it took.
+    last_write: (Instant, Duration),
+}
+
+impl State {
+    /// Drop the recorded photos from `pending` and rewrite the manifest atomically.
+    fn flush(&mut self, path: &Path) -> Result<(), String> {
+        let recorded = std::mem::take(&mut self.recorded);
+        self.manifest
+            .pending
+            .retain(|p| !recorded.contains(&p.source));
+        let started = Instant::now();
+        let written = serde_json::to_vec_pretty(&self.manifest)
+            .map_err(|e| e.to_string())
+            .and_then(|json| write_atomically(path, &json, true).map_err(|e| e.to_string()));
+        self.last_write = (Instant::now(), started.elapsed());
+        if let Err(e) = &written {
+            self.failed = Some(e.clone());
+        }
+        written
+    }
 }
 
 impl Journal {
@@ -107,6 +131,8 @@ impl Journal {
             state: Mutex::new(State {
                 manifest,
                 failed: None,
+                recorded: HashSet::new(),
+                last_write: (Instant::now(), Duration::ZERO),
             }),
         })
     }
@@ -116,9 +142,12 @@ impl Journal {
         &self.path
     }
 
-    /// Record a finished photo (`Ok`) or a failure (`Err`), then rewrite the manifest. Returns
-    /// the write error, if this or an earlier rewrite failed (the file on disk then still holds
-    /// the last complete state).
+    /// Record a finished photo (`Ok`) or a failure (`Err`) and rewrite the manifest — after
+    /// every photo, unless rewriting it takes long (a very large album): then at most so
+    /// often that writing stays under a tenth of the run's time (the photos in between stay
+    /// `pending` on disk, and `--resume` writes them again, identically). Returns the write
+    /// error, if this or an earlier rewrite failed (the file on disk then still holds the last
+    /// complete state).
     pub fn record(
         &self,
         source: &Path,
@@ -128,23 +157,21 @@ impl Journal {
             return Err("the journal lock was poisoned".into());
         };
         let m = &mut st.manifest;
-        m.pending.retain(|p| p.source != source);
         match result {
             Ok(r) => m.images.push(r.clone()),
             Err(e) => m.errors.push(e.clone()),
         }
         m.summary.done = m.images.len();
         m.summary.failed = m.errors.len();
+        st.recorded.insert(source.to_path_buf());
         if let Some(e) = &st.failed {
             return Err(e.clone());
         }
-        let written = serde_json::to_vec_pretty(&st.manifest)
-            .map_err(|e| e.to_string())
-            .and_then(|json| write_atomically(&self.path, &json, true).map_err(|e| e.to_string()));
-        if let Err(e) = &written {
-            st.failed = Some(e.clone());
+        let (ended, cost) = st.last_write;
+        if ended.elapsed() < cost * 10 {
+            return Ok(());
         }
-        written
+        st.flush(&self.path)
     }
 }
 
