@@ -4,22 +4,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use image::{DynamicImage, ImageFormat};
 
 use common::*;
-
-fn unlearnable(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unlearnable"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn manifest(out: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()

@@ -8,17 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use common::{bin, s};
 use image::RgbImage;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_unlearnable"));
-    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    c
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// `n` photos of noise (they compress badly, like real photos with protection on them).
 fn noisy_album(dir: &Path, n: usize, side: u32) -> PathBuf {

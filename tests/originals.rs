@@ -10,18 +10,6 @@ use image::{DynamicImage, ImageFormat};
 
 use common::*;
 
-fn unlearnable(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unlearnable"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .expect("binary runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// A folder `in` with two PNG photos (their output names equal their own names).
 fn album(dir: &Path) -> std::path::PathBuf {
     let input = dir.join("in");

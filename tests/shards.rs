@@ -5,21 +5,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use image::{DynamicImage, ImageFormat};
 
 use common::*;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_unlearnable"));
-    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    c
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// Two groups with a name collision inside the album (`x.jpg` + `x.png`) that the parts must
 /// resolve the same way.

@@ -42,13 +42,10 @@ fn read_file_list(path: &std::path::Path) -> anyhow::Result<Vec<std::path::PathB
 }
 
 pub fn build_config(args: &ProtectArgs) -> anyhow::Result<ProtectConfig> {
-    let earlier = match (args.resume, args.shard) {
-        (false, _) => None,
-        (true, Some(part)) => {
-            Some(job::shard::manifest_path(&args.out, part)).filter(|p| p.is_file())
-        }
-        (true, None) => job::last_manifest_path(&args.out),
-    };
+    let earlier = args
+        .resume
+        .then(|| job::resume_manifest_path(&args.out, args.shard))
+        .flatten();
     let mut cfg = match (&args.config, &earlier) {
         (Some(path), _) => load_config(path)?,
         (None, Some(manifest)) => load_config(manifest)?,

@@ -70,6 +70,18 @@ impl InputGuard {
         self.files.contains(&key(&canonical_lenient(path)))
     }
 
+    /// The input folder (canonical) that `path` resolves into, or is, if any.
+    pub fn input_folder_of(&self, path: &Path) -> Option<&Path> {
+        self.folder_holding(&canonical_lenient(path))
+    }
+
+    fn folder_holding(&self, resolved: &Path) -> Option<&Path> {
+        self.folders
+            .iter()
+            .find(|f| resolved.starts_with(f))
+            .map(PathBuf::as_path)
+    }
+
     /// `Err` when writing `path` could touch an original: it resolves to an input file, or
     /// to a place inside an input folder.
     pub fn check(&self, path: &Path) -> Result<(), ExportError> {
@@ -77,10 +89,10 @@ impl InputGuard {
         if self.files.contains(&key(&resolved)) {
             return Err(ExportError::WouldOverwriteOriginal(path.to_path_buf()));
         }
-        if let Some(folder) = self.folders.iter().find(|f| resolved.starts_with(f)) {
+        if let Some(folder) = self.folder_holding(&resolved) {
             return Err(ExportError::WouldWriteIntoInput {
                 path: path.to_path_buf(),
-                folder: folder.clone(),
+                folder: folder.to_path_buf(),
             });
         }
         Ok(())

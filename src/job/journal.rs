@@ -62,11 +62,18 @@ impl Previous {
 
     /// The record of `entry` if the earlier run finished it (and its file is still there).
     pub fn done(&self, entry: &AlbumEntry) -> Option<&ImageRecord> {
+        // A fresh run has nothing to look up: skip resolving every photo's path.
+        if self.done.is_empty() {
+            return None;
+        }
         self.done.get(&source_key(&entry.path))
     }
 
     /// The output the earlier run had planned for `entry`, if any.
     pub fn planned(&self, entry: &AlbumEntry) -> Option<&Path> {
+        if self.planned.is_empty() {
+            return None;
+        }
         self.planned
             .get(&source_key(&entry.path))
             .map(PathBuf::as_path)
@@ -175,13 +182,18 @@ impl Journal {
     }
 }
 
-/// The plan of a run: each photo's output, recorded in the journal while it is pending.
-pub fn pending(entries: &[AlbumEntry], outputs: &[PathBuf], skip: &[bool]) -> Vec<Planned> {
+/// The plan of a run: each photo's output, recorded in the journal while it is pending
+/// (photos an earlier run finished, `kept`, are not pending).
+pub fn pending(
+    entries: &[AlbumEntry],
+    outputs: &[PathBuf],
+    kept: &[Option<ImageRecord>],
+) -> Vec<Planned> {
     entries
         .iter()
         .zip(outputs)
-        .zip(skip)
-        .filter(|(_, skip)| !**skip)
+        .zip(kept)
+        .filter(|(_, k)| k.is_none())
         .map(|((e, o), _)| Planned {
             source: e.path.clone(),
             output: o.clone(),

@@ -27,8 +27,7 @@ use crate::config::ProtectConfig;
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::error::{ExportError, JobError, MethodError};
 use crate::imaging::{
-    Album, InputGuard, OutputPlanner, Planar, Shard, Visibility, canonical_lenient, scan,
-    write_atomically,
+    Album, InputGuard, OutputPlanner, Planar, Shard, Visibility, scan, write_atomically,
 };
 use crate::manifest::{ImageRecord, Labels, Manifest, Planned, Summary};
 use crate::progress::{ProgressEvent, ProgressSink};
@@ -66,19 +65,15 @@ fn check_output_folder(album: &Album, out_dir: &Path) -> Result<(), JobError> {
     check_roots(&album.roots, out_dir)
 }
 
-/// `out_dir` may not be inside (or equal to) any of `roots`.
+/// `out_dir` may not be inside (or equal to) any of `roots`, as the file system resolves them.
 fn check_roots(roots: &[PathBuf], out_dir: &Path) -> Result<(), JobError> {
-    let out = canonical_lenient(out_dir);
-    for root in roots {
-        let root_c = canonical_lenient(root);
-        if out.starts_with(&root_c) {
-            return Err(JobError::OutputInsideInput {
-                out: out_dir.to_path_buf(),
-                input: root.clone(),
-            });
-        }
+    match InputGuard::new([], roots.iter().map(PathBuf::as_path)).input_folder_of(out_dir) {
+        Some(input) => Err(JobError::OutputInsideInput {
+            out: out_dir.to_path_buf(),
+            input: input.to_path_buf(),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn free_manifest_path(out_dir: &Path, overwrite: bool) -> PathBuf {
@@ -94,7 +89,7 @@ fn free_manifest_path(out_dir: &Path, overwrite: bool) -> PathBuf {
 
 /// The manifest an earlier run left in `out_dir`: the last of `manifest.json`,
 /// `manifest_2.json`, ... that exists.
-pub fn last_manifest_path(out_dir: &Path) -> Option<PathBuf> {
+fn last_manifest_path(out_dir: &Path) -> Option<PathBuf> {
     let first = out_dir.join("manifest.json");
     if !first.is_file() {
         return None;
@@ -108,6 +103,15 @@ pub fn last_manifest_path(out_dir: &Path) -> Option<PathBuf> {
         last = p;
     }
     Some(last)
+}
+
+/// The manifest `--resume` continues in `out_dir`: the part's own for a split run, else the
+/// last one written there.
+pub fn resume_manifest_path(out_dir: &Path, shard: Option<Shard>) -> Option<PathBuf> {
+    match shard {
+        Some(part) => Some(shard::manifest_path(out_dir, part)).filter(|p| p.is_file()),
+        None => last_manifest_path(out_dir),
+    }
 }
 
 /// Why a run stopped writing before the end (a full disk, a folder that went away).
@@ -173,6 +177,76 @@ pub(crate) fn summarize(
     }
 }
 
+/// Where each photo of a run goes.
+struct OutputPlan {
+    /// Output path per album entry.
+    outputs: Vec<PathBuf>,
+    /// Whether the file at that path may be replaced (`--overwrite`, or a resumed run's own).
+    replace: Vec<bool>,
+    /// The record of each photo an earlier run (being resumed) finished.
+    kept: Vec<Option<ImageRecord>>,
+    /// The originals, which no output may resolve to.
+    guard: InputGuard,
+}
+
+/// Plan every photo's output: a resumed run keeps the earlier run's outputs (finished and
+/// planned); a part of a split run takes its photos' names from a plan of the whole album
+/// (made identically by every part, ignoring files on disk that other parts may be writing);
+/// otherwise free names are picked.
+fn plan_outputs(job: &ProtectJob, whole: &Album, album: &Album, previous: &Previous) -> OutputPlan {
+    let export = &job.config.export;
+    let guard = InputGuard::new(
+        album.entries.iter().map(|e| e.path.as_path()),
+        album.roots.iter().map(PathBuf::as_path),
+    );
+    let planner = |overwrite: bool| {
+        OutputPlanner::new(&job.out_dir, export.format, overwrite, guard.clone())
+            .with_suffix(&export.name_suffix)
+    };
+    let mut free = planner(export.overwrite);
+    previous.outputs().for_each(|o| free.reserve(o));
+    let shard_outputs: Option<Vec<PathBuf>> = job.shard.map(|part| {
+        let mut all = planner(true);
+        whole
+            .entries
+            .iter()
+            .map(|e| all.plan(&e.rel_out))
+            .enumerate()
+            .filter(|(i, _)| part.contains(*i))
+            .map(|(_, o)| o)
+            .collect()
+    });
+    // A planned file is this run's own, written before the manifest caught up.
+    let kept: Vec<Option<ImageRecord>> = album
+        .entries
+        .iter()
+        .map(|e| previous.done(e).cloned())
+        .collect();
+    let mut replace = vec![export.overwrite; album.len()];
+    let outputs = album
+        .entries
+        .iter()
+        .zip(&kept)
+        .map(|(e, k)| match (k, previous.planned(e)) {
+            (Some(r), _) => r.output.clone(),
+            (None, Some(planned)) => {
+                replace[e.index] = true;
+                planned.to_path_buf()
+            }
+            (None, None) => match &shard_outputs {
+                Some(planned) => planned[e.index].clone(),
+                None => free.plan(&e.rel_out),
+            },
+        })
+        .collect();
+    OutputPlan {
+        outputs,
+        replace,
+        kept,
+        guard,
+    }
+}
+
 /// Run a job to the end on the calling thread. Per-photo problems are recorded and the job
 /// goes on; only problems with the job as a whole return `Err`. The manifest is written at
 /// the start and after every photo (a killed run leaves a valid one); with `job.resume`, the
@@ -204,16 +278,11 @@ pub fn run(
     })?;
     let (manifest_path, previous) = match (job.resume, job.shard) {
         (true, shard) => {
-            let path = match shard {
-                Some(part) => {
-                    Some(shard::manifest_path(&job.out_dir, part)).filter(|p| p.is_file())
-                }
-                None => last_manifest_path(&job.out_dir),
-            };
-            let path = path.ok_or_else(|| JobError::Resume {
-                manifest: job.out_dir.join("manifest.json"),
-                why: "there is no earlier run in this folder".into(),
-            })?;
+            let path =
+                resume_manifest_path(&job.out_dir, shard).ok_or_else(|| JobError::Resume {
+                    manifest: job.out_dir.join("manifest.json"),
+                    why: "there is no earlier run in this folder".into(),
+                })?;
             let previous = Previous::load(&path, config)?;
             (path, previous)
         }
@@ -229,66 +298,16 @@ pub fn run(
     let device = ComputeDevice::select(job.device)?;
     let method = protect::build(config);
 
-    let mut planner = OutputPlanner::new(
-        &job.out_dir,
-        config.export.format,
-        config.export.overwrite,
-        InputGuard::new(
-            album.entries.iter().map(|e| e.path.as_path()),
-            album.roots.iter().map(PathBuf::as_path),
-        ),
-    )
-    .with_suffix(&config.export.name_suffix);
-    previous.outputs().for_each(|o| planner.reserve(o));
-    // Every part of a sharded run plans the whole album the same way (ignoring files already
-    // on disk, which other parts may be writing right now), so no two parts pick one name.
-    let shard_outputs: Option<Vec<PathBuf>> = job.shard.map(|part| {
-        let mut all = OutputPlanner::new(
-            &job.out_dir,
-            config.export.format,
-            true,
-            planner.guard().clone(),
-        )
-        .with_suffix(&config.export.name_suffix);
-        whole
-            .entries
-            .iter()
-            .map(|e| all.plan(&e.rel_out))
-            .enumerate()
-            .filter(|(i, _)| part.contains(*i))
-            .map(|(_, o)| o)
-            .collect()
-    });
-    // Photos the earlier run finished keep their record; the ones it had planned keep their
-    // output (a file there is this run's own, written before the manifest caught up).
-    let kept: Vec<Option<ImageRecord>> = album
-        .entries
-        .iter()
-        .map(|e| previous.done(e).cloned())
-        .collect();
-    let mut replace = vec![config.export.overwrite; album.len()];
-    let outputs: Vec<PathBuf> = album
-        .entries
-        .iter()
-        .zip(&kept)
-        .map(|(e, k)| match (k, previous.planned(e)) {
-            (Some(r), _) => r.output.clone(),
-            (None, Some(planned)) => {
-                replace[e.index] = true;
-                planned.to_path_buf()
-            }
-            (None, None) => match &shard_outputs {
-                Some(planned) => planned[e.index].clone(),
-                None => planner.plan(&e.rel_out),
-            },
-        })
-        .collect();
-    let skip: Vec<bool> = kept.iter().map(Option::is_some).collect();
+    let plan = plan_outputs(job, &whole, &album, &previous);
     preflight::check_space(
         &job.out_dir,
-        album.entries.iter().filter(|e| !skip[e.index]),
+        album
+            .entries
+            .iter()
+            .filter(|e| plan.kept[e.index].is_none()),
         &config.export,
     )?;
+    let (outputs, kept, replace) = (&plan.outputs, &plan.kept, &plan.replace);
 
     let labels = Labels {
         source: "folders".into(),
@@ -330,7 +349,7 @@ pub fn run(
         Vec::new(),
         labels.clone(),
         None,
-        journal::pending(&album.entries, &outputs, &skip),
+        journal::pending(&album.entries, outputs, kept),
     );
     start.warnings = warnings.clone();
     let journal = Journal::start(manifest_path.clone(), start).map_err(|e| match e {
@@ -392,7 +411,7 @@ pub fn run(
                 class_names: &album.classes,
                 events,
                 cancel,
-                guard: planner.guard(),
+                guard: &plan.guard,
                 halt: &halt,
             };
             pool.install(|| {
@@ -473,7 +492,7 @@ pub fn run(
                 class_names: &labels.classes,
                 events,
                 cancel,
-                guard: planner.guard(),
+                guard: &plan.guard,
                 halt: &halt,
             };
             let written: Vec<Option<Outcome>> = pool.install(|| {
@@ -517,7 +536,7 @@ pub fn run(
     let mut images = Vec::new();
     let mut errors = Vec::new();
     let mut pending = Vec::new();
-    for ((o, e), out) in outcomes.into_iter().zip(&album.entries).zip(&outputs) {
+    for ((o, e), out) in outcomes.into_iter().zip(&album.entries).zip(outputs) {
         match o {
             Outcome::Done(r) | Outcome::Kept(r) => images.push(r),
             Outcome::Failed(e) => errors.push(e),

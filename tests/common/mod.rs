@@ -7,6 +7,23 @@ use std::path::{Path, PathBuf};
 use image::{DynamicImage, ImageEncoder, ImageFormat, RgbImage};
 use sha2::{Digest, Sha256};
 
+/// The real binary, with a private runtime folder (as on a desktop session).
+pub fn bin() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_unlearnable"));
+    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    c
+}
+
+/// Run the binary with `args` to the end.
+pub fn unlearnable(args: &[&str]) -> std::process::Output {
+    bin().args(args).output().expect("binary runs")
+}
+
+/// A path as a command-line argument (test paths are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 test path")
+}
+
 /// Protect `inputs` into `out` with `config` on the CPU (the library's job, no CLI).
 pub fn run_protect(
     inputs: Vec<PathBuf>,

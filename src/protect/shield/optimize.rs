@@ -20,10 +20,10 @@ use crate::error::MethodError;
 use crate::imaging::Planar;
 use crate::model::Surrogate;
 use crate::progress::ProgressEvent;
-use crate::protect::tensor::tempered;
+use crate::protect::tensor::{correct_on_device, read_scalar, tempered};
 use crate::protect::{FitReport, Fitted, MethodContext, TrainingSet};
 use crate::rng::{BatchSampler, Rng, derive_seed};
-use crate::train::{Learner, Optimizer, count_correct};
+use crate::train::{Learner, Optimizer};
 
 const METHOD: &str = "shield";
 
@@ -138,16 +138,16 @@ fn transformed_accuracy(
     let batch = r.train.batch_size.min(p.n).max(1);
     let side = p.x.dims()[2];
     let out = transforms::output_side(side, r.surrogate_size as usize);
-    let mut correct = 0usize;
+    let mut correct = Tensor::<1>::zeros([1], device);
     for start in (0..p.n).step_by(batch) {
         let idx: Vec<usize> = (start..(start + batch).min(p.n)).collect();
         let d = transforms::draw(&r.transforms, idx.len(), side, out, rng);
         let pattern = p.pattern(&idx, p.rows(u, &idx, device), c.cloned());
         let xin = p.protected(&idx, pattern, device, false);
-        let labels: Vec<usize> = idx.iter().map(|&i| p.labels[i]).collect();
-        correct += count_correct(valid.forward(transforms::apply(xin, &d, device)), &labels)?;
+        let logits = valid.forward(transforms::apply(xin, &d, device));
+        correct = correct + correct_on_device(logits, p.targets(&idx, device));
     }
-    Ok(correct as f32 / p.n as f32)
+    Ok(read_scalar(correct, METHOD)? / p.n as f32)
 }
 
 /// Gradient signs of the tempered cross-entropy with respect to the pattern rows `u` of the
@@ -315,8 +315,7 @@ pub fn run(
             &device,
         )?;
         rounds = round;
-        let mean_loss =
-            to_vec(loss_sum)?.first().copied().unwrap_or(0.0) / loss_count.max(1) as f32;
+        let mean_loss = read_scalar(loss_sum, METHOD)? / loss_count.max(1) as f32;
         let secs = round_start.elapsed().as_secs_f64();
         ctx.events.emit(ProgressEvent::Round {
             round,
