@@ -292,3 +292,58 @@ fn a_full_disk_is_found_before_the_run_or_stops_it_cleanly_and_resume_finishes()
     );
     assert_eq!(photos_in(&out).len(), 20);
 }
+
+/// The same clean stop without root: a file-size limit (`ulimit -f`, as a quota would) makes
+/// the writer fail on the first large photo; the run stops there, keeps what finished, and
+/// `--resume` without the limit finishes the rest.
+#[cfg(unix)]
+#[test]
+fn a_writer_error_mid_run_stops_cleanly_and_resume_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = noisy_album(dir.path(), 6, 48);
+    // Photo p03 is large: about 170 KB as PNG, over the 100 KB limit below.
+    let big = noisy_album(&dir.path().join("big"), 1, 240);
+    std::fs::rename(big.join("p00.png"), input.join("p03.png")).unwrap();
+    let out = dir.path().join("out");
+    let args = protect_args(&input, &out).join(" ");
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!("trap '' XFSZ; ulimit -f 200; exec \"$0\" {args}"))
+        .arg(env!("CARGO_BIN_EXE_unlearnable"))
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("the run stopped") && err.contains("--resume"),
+        "{err}"
+    );
+    let m = manifest(&out);
+    assert_eq!(m["finished"], false);
+    let done = recorded(&m);
+    assert_eq!(
+        done.len(),
+        3,
+        "p00–p02 finished before the large one: {done:?}"
+    );
+    assert!(photos_in(&out).iter().all(|n| !n.contains(".part")));
+    let o = bin()
+        .args([
+            "protect",
+            s(&input),
+            "--out",
+            s(&out),
+            "--resume",
+            "--device",
+            "cpu",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = manifest(&out);
+    assert_eq!(
+        (m["finished"].as_bool(), recorded(&m).len()),
+        (Some(true), 6)
+    );
+}

@@ -135,9 +135,9 @@ impl Halt {
 /// Whether a write error means the output cannot take more files (so the run should stop
 /// rather than fail every remaining photo the same way).
 pub(crate) fn is_out_of_space(e: &ExportError) -> bool {
-    use std::io::ErrorKind::{QuotaExceeded, ReadOnlyFilesystem, StorageFull};
+    use std::io::ErrorKind::{FileTooLarge, QuotaExceeded, ReadOnlyFilesystem, StorageFull};
     matches!(e, ExportError::Io { source, .. }
-        if matches!(source.kind(), StorageFull | QuotaExceeded | ReadOnlyFilesystem))
+        if matches!(source.kind(), StorageFull | QuotaExceeded | ReadOnlyFilesystem | FileTooLarge))
 }
 
 /// Summary figures over the recorded photos.
