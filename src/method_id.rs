@@ -17,13 +17,22 @@ pub enum MethodId {
     Random,
     /// Invisible, share-robust error-minimizing noise.
     Shield,
+    /// Robust error-minimizing noise (holds against adversarial training).
+    Rem,
+    /// Transferable unlearnable examples (EM + class separability of the noise).
+    Tue,
+    /// Unlearnable Clusters (label-agnostic, one pattern per look-alike cluster).
+    Clusters,
 }
 
 impl MethodId {
     /// Every method, in the order menus list them.
-    pub const ALL: [MethodId; 5] = [
+    pub const ALL: [MethodId; 8] = [
         MethodId::Em,
         MethodId::EmClass,
+        MethodId::Rem,
+        MethodId::Tue,
+        MethodId::Clusters,
         MethodId::Shield,
         MethodId::Conv,
         MethodId::Random,
@@ -37,6 +46,9 @@ impl MethodId {
             MethodId::Conv => "conv",
             MethodId::Random => "random",
             MethodId::Shield => "shield",
+            MethodId::Rem => "rem",
+            MethodId::Tue => "tue",
+            MethodId::Clusters => "clusters",
         }
     }
 
@@ -53,6 +65,9 @@ impl MethodId {
             MethodId::Conv => "Convolution filters",
             MethodId::Random => "Random noise (control)",
             MethodId::Shield => "Invisible shield (experimental)",
+            MethodId::Rem => "Robust error-minimizing noise (slow)",
+            MethodId::Tue => "Transferable error-minimizing noise",
+            MethodId::Clusters => "Unlearnable clusters (experimental, no folders needed)",
         }
     }
 
@@ -82,6 +97,23 @@ impl MethodId {
                  it does not yet stop a model trained on real photos (EVALUATION.md); needs at \
                  least 2 photos."
             }
+            MethodId::Rem => {
+                "Error-minimizing noise made to hold even when a model is trained to resist small \
+                 changes (adversarial training) and on cropped and flipped copies (Fu et al., \
+                 2022); several times slower than error-minimizing noise; needs at least 2 photos."
+            }
+            MethodId::Tue => {
+                "Error-minimizing noise whose patterns also differ clearly from group to group, so \
+                 the shortcut works for other kinds of models and training too (Ren et al., \
+                 2023); about as fast as error-minimizing noise; needs at least 2 photos."
+            }
+            MethodId::Clusters => {
+                "Ignores folders: sorts the photos into look-alike clusters and gives each cluster \
+                 one pattern that makes its photos look like another cluster to a model (Zhang et \
+                 al., 2023); for a flat folder without labels; EXPERIMENTAL: without the paper's \
+                 large pretrained model it did not yet protect in our tests (EVALUATION.md); \
+                 needs at least 2 photos."
+            }
             MethodId::Random => {
                 "Adds plain random grain of the same strength; it does NOT protect and exists only \
                  to show the difference in tests."
@@ -91,7 +123,7 @@ impl MethodId {
 
     /// Whether the method's published result depends on photos being grouped into classes.
     pub fn uses_classes(self) -> bool {
-        !matches!(self, MethodId::Random)
+        !matches!(self, MethodId::Random | MethodId::Clusters)
     }
 
     /// Whether the desktop app offers the method. `conv` is not: as published it is a strong,
@@ -104,7 +136,7 @@ impl MethodId {
 
     /// Whether the method trains on the whole album before writing anything.
     pub fn is_training_based(self) -> bool {
-        matches!(self, MethodId::Em | MethodId::EmClass | MethodId::Shield)
+        !matches!(self, MethodId::Conv | MethodId::Random)
     }
 
     /// Fewest readable photos the method can protect (training-based methods learn from how

@@ -125,3 +125,125 @@ fn error_minimizing_noise_agrees_between_cpu_and_wgpu() {
     );
     assert!((a.report.final_accuracy - b.report.final_accuracy).abs() <= 1.0 / 8.0 + 1e-6);
 }
+
+#[test]
+fn rem_tue_and_clusters_agree_between_cpu_and_wgpu() {
+    use unlearnable::config::MethodConfig;
+    use unlearnable::imaging::Planar;
+    use unlearnable::protect::{Method, TrainingSet, build};
+    use unlearnable::{MethodId, ProtectConfig, Strength};
+
+    let wgpu = ComputeDevice::select(DeviceChoice::Wgpu).expect("a WGPU adapter");
+    let cpu = ComputeDevice::cpu("test");
+    let images: Vec<Planar> = (0..8)
+        .map(|i| Planar::from_rgb8(&common::pattern(12, 12, i)))
+        .collect();
+    let set = TrainingSet {
+        images,
+        labels: (0..8).map(|i| i % 2).collect(),
+        num_classes: 2,
+        budgets: Vec::new(),
+    };
+    let cancel = CancelToken::new();
+    for id in [MethodId::Rem, MethodId::Tue, MethodId::Clusters] {
+        let mut cfg = ProtectConfig::new(id, Strength::Medium);
+        if let Some(t) = cfg.method.training_mut() {
+            t.max_rounds = Some(1);
+            t.steps = Some(2);
+            t.theta_steps = 2;
+            t.working_size = Some(12);
+            t.clusters = Some(2);
+        }
+        if let MethodConfig::Rem(r) = &mut cfg.method {
+            r.eot_samples = Some(1);
+            r.adversary_steps = Some(1);
+        }
+        let Method::Album(method) = build(&cfg) else {
+            panic!("{id}: a training-based method");
+        };
+        let fit = |device, seed| {
+            let ctx = MethodContext {
+                device,
+                cancel: &cancel,
+                seed,
+                epsilon: 8.0 / 255.0,
+                num_classes: 2,
+                events: &unlearnable::progress::NullSink,
+            };
+            method.fit(&set, &ctx).unwrap()
+        };
+        let (a, b, other) = if id == MethodId::Clusters {
+            // Two clearly different looks (half the patterns inverted), so that the grouping
+            // is not decided by rounding.
+            let looks = TrainingSet {
+                images: (0..8)
+                    .map(|i| {
+                        let mut img = common::pattern(12, 12, i);
+                        if i % 2 == 1 {
+                            image::imageops::invert(&mut img);
+                        }
+                        Planar::from_rgb8(&img)
+                    })
+                    .collect(),
+                labels: vec![0; 8],
+                num_classes: 2,
+                budgets: Vec::new(),
+            };
+            let fit_looks = |device, seed| {
+                let ctx = MethodContext {
+                    device,
+                    cancel: &cancel,
+                    seed,
+                    epsilon: 8.0 / 255.0,
+                    num_classes: 2,
+                    events: &unlearnable::progress::NullSink,
+                };
+                method.fit(&looks, &ctx).unwrap()
+            };
+            (fit_looks(&cpu, 5), fit_looks(&wgpu, 5), fit_looks(&cpu, 6))
+        } else {
+            (fit(&cpu, 5), fit(&wgpu, 5), fit(&cpu, 6))
+        };
+        let dist = |x: &unlearnable::protect::Fitted, y: &unlearnable::protect::Fitted| {
+            x.deltas
+                .iter()
+                .zip(&y.deltas)
+                .flat_map(|(p, q)| p.data.iter().zip(&q.data).map(|(u, v)| (u - v).powi(2)))
+                .sum::<f32>()
+                .sqrt()
+        };
+        let (backends, seeds) = (dist(&a, &b), dist(&a, &other));
+        let (mut close, mut total) = (0usize, 0usize);
+        for (da, db) in a.deltas.iter().zip(&b.deltas) {
+            for (x, y) in da.data.iter().zip(&db.data) {
+                total += 1;
+                close += usize::from((x - y).abs() < 1e-4);
+            }
+        }
+        eprintln!(
+            "{id}: {close} of {total} values agree; distance CPU–WGPU {backends:.4}, seed 5–6 {seeds:.4}"
+        );
+        if id == MethodId::Clusters {
+            // The clusters (photos sharing one pattern) must be the same; the patterns'
+            // first signed steps from zero follow gradients too small at this toy scale
+            // (untrained surrogate, 12-px images) to keep their signs across backends.
+            let partition = |f: &unlearnable::protect::Fitted| -> Vec<Vec<bool>> {
+                f.deltas
+                    .iter()
+                    .map(|p| f.deltas.iter().map(|q| p.data == q.data).collect())
+                    .collect()
+            };
+            assert_eq!(partition(&a), partition(&b), "clusters: same grouping");
+            continue;
+        }
+        // Signed steps turn a gradient component near zero that rounds the other way on one
+        // backend into a full step, and robust EM also takes signed adversarial steps inside the
+        // surrogate's training, so a flip changes the surrogate and then the noise (measured:
+        // rem 45 %, tue 87 % of values equal within 1e-4). The results must still be far closer
+        // across backends than across seeds (measured ratios 0.22 and 0.11).
+        assert!(
+            backends < 0.3 * seeds,
+            "{id}: CPU–WGPU {backends} vs seeds {seeds}"
+        );
+    }
+}

@@ -234,6 +234,13 @@ fn methods_lists_every_method_with_an_explanation() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("conv") && text.contains("random"));
     assert!(text.contains("does NOT protect"));
+    for id in ["em", "em-class", "rem", "tue", "clusters", "shield"] {
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().next() == Some(id)),
+            "{id} listed:\n{text}"
+        );
+    }
 }
 
 #[test]

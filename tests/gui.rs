@@ -114,6 +114,10 @@ fn open_choose_protect_compare_export() {
     h.run_steps(3);
     // `conv` is CLI-only (see MethodId::in_app): the menu does not offer it.
     assert!(h.query_by_label(MethodId::Conv.title()).is_none());
+    // The methods from the literature are offered by their plain titles.
+    for m in [MethodId::Rem, MethodId::Tue, MethodId::Clusters] {
+        assert!(h.query_by_label(m.title()).is_some(), "{m} in the menu");
+    }
     h.get_by_label(MethodId::Random.title()).click();
     h.run_steps(3);
     h.get_by_label("High").click();

@@ -59,6 +59,10 @@ pub struct EvaluateArgs {
     /// Architecture of the fresh classifiers [default: medium-cnn; album mode small-cnn].
     #[arg(long, value_enum)]
     pub model: Option<SurrogateArg>,
+    /// Optimiser of the fresh classifiers: `sgd` (the papers' recipe) or `adam` (another
+    /// recipe, for transfer tests such as tue's; pass `--learning-rate 0.001` with it).
+    #[arg(long, value_enum, default_value = "sgd")]
+    pub optimizer: OptimizerArg,
     /// Protection strength.
     #[arg(short, long, value_enum, default_value = "medium")]
     pub strength: StrengthArg,
@@ -97,6 +101,24 @@ pub struct EvaluateArgs {
     pub report: PathBuf,
 }
 
+/// `--optimizer` values.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum OptimizerArg {
+    /// SGD with momentum 0.9 and weight decay (the papers' recipe).
+    Sgd,
+    /// Adam with weight decay.
+    Adam,
+}
+
+impl From<OptimizerArg> for crate::train::Optimizer {
+    fn from(o: OptimizerArg) -> Self {
+        match o {
+            OptimizerArg::Sgd => crate::train::Optimizer::Sgd,
+            OptimizerArg::Adam => crate::train::Optimizer::Adam,
+        }
+    }
+}
+
 /// Run the command; returns the exit code.
 pub fn run(args: EvaluateArgs) -> u8 {
     let mut protect = match &args.protect_config {
@@ -127,6 +149,7 @@ pub fn run(args: EvaluateArgs) -> u8 {
         test_per_class: args.test_per_class,
         epochs: args.epochs.unwrap_or(base.epochs).max(1),
         model: args.model.map_or(base.model, Into::into),
+        optimizer: args.optimizer.into(),
         batch_size: args.batch_size.unwrap_or(base.batch_size).max(1),
         learning_rate: args.learning_rate.unwrap_or(base.learning_rate),
         seed: args.seed,

@@ -46,6 +46,9 @@ pub struct EvalConfig {
     pub epochs: usize,
     /// Architecture of the fresh classifiers.
     pub model: SurrogateKind,
+    /// Optimiser of the fresh classifiers (`adam` tests a protection against another recipe;
+    /// give it a learning rate of about 0.001).
+    pub optimizer: crate::train::Optimizer,
     /// Mini-batch size.
     pub batch_size: usize,
     /// Peak learning rate (cosine schedule to 0).
@@ -81,6 +84,7 @@ impl Default for EvalConfig {
             test_per_class: 100,
             epochs: 20,
             model: SurrogateKind::MediumCnn,
+            optimizer: crate::train::Optimizer::Sgd,
             batch_size: 64,
             learning_rate: 0.1,
             momentum: 0.9,

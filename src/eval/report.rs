@@ -155,7 +155,7 @@ impl EvalReport {
     /// A Markdown summary.
     pub fn markdown(&self) -> String {
         let mut s = format!(
-            "# Evaluation: {}\n\n{} training / {} test images ({} classes, {}×{} px) from `{}`; {} epochs of a fresh {:?}; device {}.\n\n",
+            "# Evaluation: {}\n\n{} training / {} test images ({} classes, {}×{} px) from `{}`; {} epochs of a fresh {:?} ({:?}, learning rate {}); device {}.\n\n",
             self.config.protect.method.id(),
             self.train_images,
             self.test_images,
@@ -165,6 +165,8 @@ impl EvalReport {
             self.data,
             self.config.epochs,
             self.config.model,
+            self.config.optimizer,
+            self.config.learning_rate,
             self.device
         );
         if let Some(l) = &self.labels {

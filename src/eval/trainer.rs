@@ -1,4 +1,4 @@
-//! The standard training recipe for one arm: SGD (momentum 0.9, weight decay 5e-4, gradient
+//! The standard training recipe for one arm: SGD (or Adam when asked; momentum 0.9, weight decay 5e-4, gradient
 //! clip 5), cosine learning-rate schedule to 0, random crop with 4-px padding + horizontal flip
 //! (or, in the real-photo protocol, a random-resized crop + flip),
 //! optional UEraser augmentation (with max-loss-over-repeats); clean test accuracy per epoch.
@@ -13,7 +13,7 @@ use crate::imaging::Planar;
 use crate::model::Surrogate;
 use crate::progress::{ProgressEvent, ProgressSink};
 use crate::rng::{Rng, derive_seed};
-use crate::train::{Learner, Optimizer, accuracy, batch_tensor, label_tensor};
+use crate::train::{Learner, accuracy, batch_tensor, label_tensor};
 
 /// Defences that act during training rather than on the data once.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -71,7 +71,7 @@ pub fn train_arm(
         cfg.model,
         num_classes,
         derive_seed(cfg.seed, "eval-model", 0),
-        Optimizer::Sgd,
+        cfg.optimizer,
         [cfg.momentum, f64::from(cfg.weight_decay), 5.0],
         &ad,
     );

@@ -78,6 +78,15 @@ impl MediumCnn {
     /// - `x`: `[batch, 3, height, width]`
     /// - returns: `[batch, num_classes]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.head.forward(self.features(x))
+    }
+
+    /// The penultimate features (the input of the classifier head).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, 3, height, width]`
+    /// - returns: `[batch, 4·C₂]`
+    pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
         let mut h = x; // [B, 3, H, W]
         for (i, layer) in self.layers.iter().enumerate() {
             h = layer.forward(h);
@@ -85,7 +94,6 @@ impl MediumCnn {
                 h = self.down.forward(h); // after the stem: [B, C₀, H/2, W/2]; after stage 1: [B, C₁, H/4, W/4]
             }
         }
-        let h = self.pool.forward(h).flatten::<2>(1, 3); // [B, 4·C₂]
-        self.head.forward(h) // [B, num_classes]
+        self.pool.forward(h).flatten::<2>(1, 3) // [B, 4·C₂]
     }
 }

@@ -70,6 +70,19 @@ impl Surrogate {
             Surrogate::ResNet(m) => m.forward(x),
         }
     }
+
+    /// The penultimate features (what the classifier head reads).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, 3, height, width]`, values in `[0, 1]`
+    /// - returns: `[batch, features]`
+    pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
+        match self {
+            Surrogate::Small(m) => m.features(x),
+            Surrogate::Medium(m) => m.features(x),
+            Surrogate::ResNet(m) => m.features(x),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -119,13 +119,21 @@ impl ResNet18 {
     /// - `x`: `[batch, 3, height, width]`
     /// - returns: `[batch, num_classes]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.head.forward(self.features(x))
+    }
+
+    /// The penultimate features (the input of the classifier head).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, 3, height, width]`
+    /// - returns: `[batch, 8w]`
+    pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
         let mut h = self
             .activation
             .forward(self.stem_bn.forward(self.stem.forward(x))); // [B, w, H, W]
         for block in &self.blocks {
             h = block.forward(h); // ends at [B, 8w, H/8, W/8]
         }
-        let h = self.pool.forward(h).flatten::<2>(1, 3); // [B, 8w]
-        self.head.forward(h) // [B, num_classes]
+        self.pool.forward(h).flatten::<2>(1, 3) // [B, 8w]
     }
 }

@@ -62,11 +62,19 @@ impl SmallCnn {
     /// - `x`: `[batch, 3, height, width]`
     /// - returns: `[batch, num_classes]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.head.forward(self.features(x))
+    }
+
+    /// The penultimate features (the input of the classifier head).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, 3, height, width]`
+    /// - returns: `[batch, C_last]`
+    pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
         let mut h = x; // [B, 3, H, W]
         for (conv, norm) in self.convs.iter().zip(&self.norms) {
             h = self.activation.forward(norm.forward(conv.forward(h))); // [B, C_i, H/s, W/s]
         }
-        let h = self.pool.forward(h).flatten::<2>(1, 3); // [B, C_last]
-        self.head.forward(h) // [B, num_classes]
+        self.pool.forward(h).flatten::<2>(1, 3) // [B, C_last]
     }
 }

@@ -4,18 +4,24 @@
 //! Two kinds: [`Protector`]s compute each photo's δ on its own (streaming, training-free);
 //! [`AlbumProtector`]s train on the whole album first (error-minimizing noise).
 
+mod clusters;
 mod conv;
 mod em;
 mod random;
+mod rem;
 pub mod shield;
 pub mod tensor;
+mod tue;
 
 use serde::{Deserialize, Serialize};
 
+pub use clusters::Clusters;
 pub use conv::{ConvFilters, conv_blur, conv_kernel_size};
-pub use em::ErrorMinimizing;
+pub use em::{ErrorMinimizing, csd};
 pub use random::RandomNoise;
+pub use rem::RobustEm;
 pub use shield::{Shield, TransformConfig};
+pub use tue::Transferable;
 
 use crate::cancel::CancelToken;
 use crate::config::{MethodConfig, ProtectConfig};
@@ -147,6 +153,9 @@ pub fn build(cfg: &ProtectConfig) -> Method {
             }
             Method::Album(Box::new(Shield::new(c, eps)))
         }
+        MethodConfig::Rem(c) => Method::Album(Box::new(RobustEm::new(c.clone(), eps))),
+        MethodConfig::Tue(c) => Method::Album(Box::new(Transferable::new(c.clone(), eps))),
+        MethodConfig::Clusters(c) => Method::Album(Box::new(Clusters::new(c.clone(), eps))),
     }
 }
 

@@ -7,7 +7,11 @@
 //! on the loss, projected to the ε-ball and to valid pixels; stop when the surrogate classifies
 //! x+δ almost perfectly, so the perturbation has become an easy shortcut to the label.
 
+mod objective;
 mod optimize;
+
+pub use objective::{Objective, Robust, apply_crop_flip, crop_flip_draw, csd};
+pub(super) use optimize::run;
 
 use super::{AlbumProtector, Fitted, MethodContext, MethodId, TrainingSet};
 use crate::config::EmConfig;
@@ -47,21 +51,34 @@ impl AlbumProtector for ErrorMinimizing {
     }
 
     fn fit(&self, set: &TrainingSet, ctx: &MethodContext<'_>) -> Result<Fitted, MethodError> {
-        let method = self.id().id();
-        let min_photos = self.id().min_photos();
-        if set.images.len() < min_photos || set.num_classes < 2 {
-            return Err(MethodError::UnsuitableAlbum {
-                method,
-                message: format!(
-                    "it needs at least {min_photos} readable photos in at least 2 groups, got {} photo(s) in {} group(s); \
-                     add photos (it learns from what the photos of an album share and how they differ); \
-                     the other methods run on single photos but protect far less in our tests (EVALUATION.md)",
-                    set.images.len(),
-                    set.num_classes
-                ),
-            });
-        }
+        check_album(self.id(), set)?;
         let resolved = self.cfg.resolve(ctx.device.backend, self.epsilon);
-        optimize::run(set, &resolved, self.classwise, ctx)
+        let method = self.id().id();
+        optimize::run(
+            set,
+            &resolved,
+            self.classwise,
+            &Objective::default(),
+            method,
+            ctx,
+        )
     }
+}
+
+/// The album must have at least the method's minimum of photos in at least two groups.
+pub(super) fn check_album(id: MethodId, set: &TrainingSet) -> Result<(), MethodError> {
+    let min_photos = id.min_photos();
+    if set.images.len() < min_photos || set.num_classes < 2 {
+        return Err(MethodError::UnsuitableAlbum {
+            method: id.id(),
+            message: format!(
+                "it needs at least {min_photos} readable photos in at least 2 groups, got {} photo(s) in {} group(s); \
+                 add photos (it learns from what the photos of an album share and how they differ); \
+                 the other methods run on single photos but protect far less in our tests (EVALUATION.md)",
+                set.images.len(),
+                set.num_classes
+            ),
+        });
+    }
+    Ok(())
 }

@@ -18,7 +18,9 @@ use crate::model::Surrogate;
 use crate::progress::ProgressEvent;
 use crate::protect::tensor::{correct_on_device, read_scalar, tempered};
 use crate::protect::{FitReport, Fitted, MethodContext, TrainingSet};
-use crate::rng::{BatchSampler, derive_seed};
+use crate::rng::{BatchSampler, Rng, derive_seed};
+
+use super::objective::{Objective, adversarial_offset, apply_crop_flip, crop_flip_draw, csd};
 use crate::train::{Learner, Optimizer};
 
 fn compute_err(method: &'static str, e: impl std::fmt::Debug) -> MethodError {
@@ -82,22 +84,87 @@ fn accuracy(
 
 /// One signed-gradient step from `x + δ` for the images `idx`; returns the sign of ∇ₓ of the
 /// cross-entropy of tempered logits ([`tempered`]) and that loss, both left on the device.
+/// With a robust or separability [`Objective`], the loss is theirs (see [`objective_loss`]).
+#[allow(clippy::too_many_arguments)]
 fn input_gradient_sign(
     p: &Problem<'_>,
     frozen: &Surrogate,
     ce: &CrossEntropyLoss,
     xin: Tensor<4>,
+    xb: &Tensor<4>,
     idx: &[usize],
+    obj: &Objective,
+    rng: &mut Rng,
     ad: &Device,
 ) -> Result<(Tensor<4>, Tensor<1>), MethodError> {
     let xin = xin.autodiff().require_grad();
     let targets = p.int_tensor(&idx.iter().map(|&i| p.labels[i]).collect::<Vec<_>>(), ad);
-    let loss = ce.forward(tempered(frozen.forward(xin.clone())), targets);
+    let loss = if obj.is_plain() {
+        ce.forward(tempered(frozen.forward(xin.clone())), targets)
+    } else {
+        objective_loss(p, frozen, ce, xin.clone(), xb, idx, targets, obj, rng)?
+    };
     let grads = loss.backward();
     let g = xin
         .grad(&grads)
         .ok_or_else(|| compute_err(p.method, "no gradient for the input"))?;
     Ok((g.sign(), loss.inner().detach()))
+}
+
+/// Robust EM's and TUE's δ-loss at `xin` (autodiff leaf): the mean over J crop/flip draws t of
+/// CE(f(t(xin) + ρ*)) with ρ* the adversary's worst offset at t(xin) (used as a constant, as
+/// in Danskin's theorem), plus λ·CSD(xin − x) over the batch's labels.
+#[allow(clippy::too_many_arguments)]
+fn objective_loss(
+    p: &Problem<'_>,
+    frozen: &Surrogate,
+    ce: &CrossEntropyLoss,
+    xin: Tensor<4>,
+    xb: &Tensor<4>,
+    idx: &[usize],
+    targets: Tensor<1, Int>,
+    obj: &Objective,
+    rng: &mut Rng,
+) -> Result<Tensor<1>, MethodError> {
+    let ad = xin.device();
+    let mut loss = match &obj.robust {
+        Some(robust) => {
+            let [b, _, s, _] = xin.dims();
+            let mut sum: Option<Tensor<1>> = None;
+            for _ in 0..robust.eot_samples {
+                let draw = crop_flip_draw(b, s, robust.crop_pad, robust.flip, rng, &ad);
+                let z = apply_crop_flip(xin.clone(), &draw);
+                let offset = adversarial_offset(
+                    frozen,
+                    ce,
+                    z.clone().inner().detach(),
+                    targets.clone(),
+                    robust,
+                    rng,
+                    p.method,
+                )?;
+                let l = ce.forward(
+                    tempered(frozen.forward(z + offset.autodiff())),
+                    targets.clone(),
+                );
+                sum = Some(match sum {
+                    Some(acc) => acc + l,
+                    None => l,
+                });
+            }
+            sum.map(|l| l.div_scalar(robust.eot_samples as f32))
+                .ok_or_else(|| compute_err(p.method, "no EOT samples"))?
+        }
+        None => ce.forward(tempered(frozen.forward(xin.clone())), targets),
+    };
+    if obj.csd_weight > 0.0 {
+        let labels: Vec<usize> = idx.iter().map(|&i| p.labels[i]).collect();
+        let d = (xin - xb.clone().autodiff()).flatten::<2>(1, 3);
+        if let Some(c) = csd(d, &labels) {
+            loss = loss + c.mul_scalar(obj.csd_weight);
+        }
+    }
+    Ok(loss)
 }
 
 /// Run the min-min optimisation.
@@ -107,10 +174,11 @@ pub fn run(
     set: &TrainingSet,
     r: &ResolvedEm,
     classwise: bool,
+    obj: &Objective,
+    method: &'static str,
     ctx: &MethodContext<'_>,
 ) -> Result<Fitted, MethodError> {
     let started = Instant::now();
-    let method = if classwise { "em-class" } else { "em" };
     let device = ctx.device.device.clone();
     let ad = device.clone().autodiff();
     let n = set.images.len();
@@ -129,8 +197,16 @@ pub fn run(
         method,
     };
     let rows = if classwise { k } else { n };
-    let mut delta = Tensor::<4>::zeros([rows, 3, s, s], &device);
     let (eps, alpha) = (r.epsilon, r.step_size);
+    let mut rng = Rng::new(derive_seed(ctx.seed, "em-objective", 0));
+    let mut delta = if obj.random_start {
+        let start: Vec<f32> = (0..rows * 3 * s * s)
+            .map(|_| rng.uniform(-eps, eps))
+            .collect();
+        Tensor::from_data(TensorData::new(start, [rows, 3, s, s]), &device)
+    } else {
+        Tensor::<4>::zeros([rows, 3, s, s], &device)
+    };
     let batch = r.batch_size.min(n).max(1);
 
     let [lr, momentum, weight_decay, clip] = r.sgd;
@@ -156,8 +232,31 @@ pub fn run(
                 return Err(MethodError::Cancelled);
             }
             let idx = sampler.next_batch(batch);
-            let xin = (p.x_for(&idx, &device) + p.delta_for(&delta, &idx, &device)).clamp(0.0, 1.0);
+            let mut xin =
+                (p.x_for(&idx, &device) + p.delta_for(&delta, &idx, &device)).clamp(0.0, 1.0);
             let targets = p.int_tensor(&idx.iter().map(|&i| p.labels[i]).collect::<Vec<_>>(), &ad);
+            if let Some(robust) = &obj.robust {
+                // Robust EM trains the surrogate adversarially, on random crops and flips.
+                let draw = crop_flip_draw(
+                    idx.len(),
+                    s,
+                    robust.crop_pad,
+                    robust.flip,
+                    &mut rng,
+                    &device,
+                );
+                let z = apply_crop_flip(xin, &draw);
+                let offset = adversarial_offset(
+                    &learner.model,
+                    learner.criterion(),
+                    z.clone(),
+                    targets.clone(),
+                    robust,
+                    &mut rng,
+                    method,
+                )?;
+                xin = z + offset;
+            }
             (learner, _) = learner.fit_batch(xin.autodiff(), targets, lr);
         }
 
@@ -179,7 +278,17 @@ pub fn run(
                     let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
                     let xb = p.x_for(&idx, &device);
                     let xin = (xb.clone() + p.delta_for(&delta, &idx, &device)).clamp(0.0, 1.0);
-                    let (sign, l) = input_gradient_sign(&p, &frozen, &ce, xin.clone(), &idx, &ad)?;
+                    let (sign, l) = input_gradient_sign(
+                        &p,
+                        &frozen,
+                        &ce,
+                        xin.clone(),
+                        &xb,
+                        &idx,
+                        obj,
+                        &mut rng,
+                        &ad,
+                    )?;
                     loss_sum = loss_sum + l;
                     loss_count += 1;
                     let eta = ((xin - sign * alpha).clamp(0.0, 1.0) - xb).clamp(-eps, eps);
@@ -202,7 +311,17 @@ pub fn run(
                         return Err(MethodError::Cancelled);
                     }
                     let xin = (xb.clone() + db).clamp(0.0, 1.0);
-                    let (sign, l) = input_gradient_sign(&p, &frozen, &ce, xin.clone(), &idx, &ad)?;
+                    let (sign, l) = input_gradient_sign(
+                        &p,
+                        &frozen,
+                        &ce,
+                        xin.clone(),
+                        &xb,
+                        &idx,
+                        obj,
+                        &mut rng,
+                        &ad,
+                    )?;
                     loss_sum = loss_sum + l;
                     loss_count += 1;
                     // x' ← clip(x+δ) − α·sign(∇); δ ← clip(x' − x, −ε, ε)

@@ -9,6 +9,12 @@ use crate::imaging::transforms::TransformConfig;
 use crate::method_id::MethodId;
 use crate::model::SurrogateKind;
 
+mod methods;
+
+pub use methods::{
+    ClustersConfig, RemConfig, ResolvedClusters, ResolvedRem, ResolvedTue, TueConfig,
+};
+
 /// One user-facing strength, mapped to a perturbation budget (oxipng-style presets).
 ///
 /// | preset | ε (L∞, per 8-bit channel) | in words |
@@ -82,6 +88,12 @@ pub enum MethodConfig {
     /// Invisible, share-robust error-minimizing noise: luma only, texture-masked budget,
     /// optimised through crops, resizing, JPEG, grayscale and noise.
     Shield(ShieldConfig),
+    /// Robust error-minimizing noise: holds against adversarial training (Fu et al., 2022).
+    Rem(RemConfig),
+    /// Transferable unlearnable examples: EM plus class separability (Ren et al., 2023).
+    Tue(TueConfig),
+    /// Label-agnostic Unlearnable Clusters (Zhang et al., 2023).
+    Clusters(ClustersConfig),
 }
 
 /// Error-minimizing noise: the one method here that measurably protects (EVALUATION.md).
@@ -100,6 +112,9 @@ impl MethodConfig {
             MethodId::Em => MethodConfig::Em(EmConfig::default()),
             MethodId::EmClass => MethodConfig::EmClass(EmConfig::default()),
             MethodId::Shield => MethodConfig::Shield(ShieldConfig::default()),
+            MethodId::Rem => MethodConfig::Rem(RemConfig::default()),
+            MethodId::Tue => MethodConfig::Tue(TueConfig::default()),
+            MethodId::Clusters => MethodConfig::Clusters(ClustersConfig::default()),
         }
     }
 
@@ -111,6 +126,9 @@ impl MethodConfig {
             MethodConfig::Em(_) => MethodId::Em,
             MethodConfig::EmClass(_) => MethodId::EmClass,
             MethodConfig::Shield(_) => MethodId::Shield,
+            MethodConfig::Rem(_) => MethodId::Rem,
+            MethodConfig::Tue(_) => MethodId::Tue,
+            MethodConfig::Clusters(_) => MethodId::Clusters,
         }
     }
 
@@ -119,6 +137,9 @@ impl MethodConfig {
         match self {
             MethodConfig::Em(c) | MethodConfig::EmClass(c) => Some(c),
             MethodConfig::Shield(c) => Some(&c.train),
+            MethodConfig::Rem(c) => Some(&c.train),
+            MethodConfig::Tue(c) => Some(&c.train),
+            MethodConfig::Clusters(c) => Some(&c.train),
             _ => None,
         }
     }
@@ -128,6 +149,9 @@ impl MethodConfig {
         match self {
             MethodConfig::Em(c) | MethodConfig::EmClass(c) => Some(c),
             MethodConfig::Shield(c) => Some(&mut c.train),
+            MethodConfig::Rem(c) => Some(&mut c.train),
+            MethodConfig::Tue(c) => Some(&mut c.train),
+            MethodConfig::Clusters(c) => Some(&mut c.train),
             _ => None,
         }
     }
@@ -139,6 +163,10 @@ impl MethodConfig {
                 c.resolve(backend, epsilon).max_rounds
             }
             MethodConfig::Shield(c) => c.resolve(backend, epsilon).train.max_rounds,
+            MethodConfig::Rem(c) => c.resolve(backend, epsilon).train.max_rounds,
+            MethodConfig::Tue(c) => c.resolve(backend, epsilon).train.max_rounds,
+            // Surrogate rounds, then as many perturbation rounds.
+            MethodConfig::Clusters(c) => 2 * c.resolve(backend, epsilon).train.max_rounds,
             _ => 0,
         }
     }
@@ -386,10 +414,19 @@ pub struct ShieldConfig {
 /// The flattened surrogate settings of a `shield` config: the keys given, over `shield`'s own
 /// defaults (a plain `#[serde(default)]` would fill the gaps with `em`'s).
 fn shield_train<'de, D: serde::Deserializer<'de>>(d: D) -> Result<EmConfig, D::Error> {
+    train_over(d, ShieldConfig::default().train)
+}
+
+/// Flattened [`EmConfig`] keys read over a method's own `defaults` (for methods whose surrogate
+/// defaults differ from `em`'s).
+pub(crate) fn train_over<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    defaults: EmConfig,
+) -> Result<EmConfig, D::Error> {
     use serde::de::Error;
     use serde_json::{Map, Value};
     let given = Map::<String, Value>::deserialize(d)?;
-    let mut merged = match serde_json::to_value(ShieldConfig::default().train) {
+    let mut merged = match serde_json::to_value(defaults) {
         Ok(Value::Object(m)) => m,
         _ => Map::new(),
     };

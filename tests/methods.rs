@@ -1,0 +1,297 @@
+//! The methods built on error-minimizing noise's loop — robust EM (`rem`), transferable
+//! examples (`tue`) and Unlearnable Clusters (`clusters`) — on real data: ε on the written
+//! files, seeded determinism, cancel, their defining property (CSD for tue, one pattern per
+//! cluster for clusters) and a small efficacy check on CIFAR-10 (a fresh network trained on the
+//! protected photos does worse on clean held-out photos than one trained on the clean photos).
+
+mod common;
+
+use std::path::Path;
+
+use unlearnable::config::{MethodConfig, Quality};
+use unlearnable::imaging::Planar;
+use unlearnable::progress::NullSink;
+use unlearnable::protect::{MethodContext, TrainingSet};
+use unlearnable::train::{TrainConfig, accuracy, train_classifier};
+use unlearnable::{
+    CancelToken, ComputeDevice, DeviceChoice, MethodId, ProtectConfig, ProtectJob, Strength,
+};
+
+use common::*;
+
+const NEW: [MethodId; 3] = [MethodId::Rem, MethodId::Tue, MethodId::Clusters];
+
+fn config(method: MethodId, rounds: u32, steps: u32, seed: u64) -> ProtectConfig {
+    let mut cfg = ProtectConfig::new(method, Strength::Medium);
+    if let Some(t) = cfg.method.training_mut() {
+        t.quality = Quality::Fast;
+        t.max_rounds = Some(rounds);
+        t.steps = Some(steps);
+    }
+    cfg.seed = seed;
+    cfg
+}
+
+fn protect(input: &Path, out: &Path, cfg: ProtectConfig) -> unlearnable::RunSummary {
+    let job = ProtectJob {
+        inputs: vec![input.to_path_buf()],
+        out_dir: out.to_path_buf(),
+        config: cfg,
+        device: DeviceChoice::Cpu,
+        resume: false,
+        shard: None,
+    };
+    unlearnable::job::run(&job, &NullSink, &CancelToken::new()).expect("job runs")
+}
+
+/// Clean held-out accuracy of a fresh small CNN trained for `steps` steps.
+fn held_out_accuracy(
+    train: &[Planar],
+    labels: &[usize],
+    test: &[Planar],
+    test_labels: &[usize],
+) -> f32 {
+    let device = burn::tensor::Device::flex();
+    let cfg = TrainConfig {
+        steps: 300,
+        seed: 99,
+        ..TrainConfig::default()
+    };
+    let model = train_classifier(train, labels, 10, &cfg, &device);
+    accuracy(&model, test, test_labels, &device).unwrap()
+}
+
+/// Protect 200 CIFAR training images; check ε on every written file; with `margin`, check that
+/// a fresh network trained on them scores at least `margin` lower on clean held-out images.
+fn efficacy_on_cifar(method: MethodId, rounds: u32, margin: Option<f32>) {
+    if !have_shared(CIFAR) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let train = cifar_subset(dir.path(), "train", 20);
+    let test = cifar_subset(dir.path(), "test", 20);
+    let out = dir.path().join(format!("protected-{method}"));
+    let summary = protect(&train, &out, config(method, rounds, 10, 3));
+    let m = &summary.manifest;
+    assert_eq!(m.summary.done, 200, "{:?}", m.errors);
+    assert!(m.training.is_some(), "{method}: training report");
+    for rec in &m.images {
+        let clean = unlearnable::imaging::load_photo(&rec.source, &Default::default())
+            .unwrap()
+            .rgb;
+        let protected = image::open(&rec.output).unwrap().to_rgb8();
+        assert!(
+            max_abs_diff(&clean, &protected) <= 8,
+            "{}",
+            rec.output.display()
+        );
+    }
+    let Some(margin) = margin else { return };
+    let (clean, labels, _) = labelled_images(&train);
+    let (protected, plabels, _) = labelled_images(&out.join(""));
+    let (test_images, test_labels, _) = labelled_images(&test);
+    assert_eq!(labels, plabels);
+    let on_clean = held_out_accuracy(&clean, &labels, &test_images, &test_labels);
+    let on_protected = held_out_accuracy(&protected, &plabels, &test_images, &test_labels);
+    eprintln!(
+        "{method}: clean held-out accuracy trained on clean {on_clean:.3}, on protected {on_protected:.3}"
+    );
+    assert!(
+        on_protected <= on_clean - margin,
+        "{method}: trained on protected {on_protected} vs clean {on_clean}"
+    );
+}
+
+#[test]
+fn robust_em_protects_a_cifar_subset_within_epsilon() {
+    efficacy_on_cifar(MethodId::Rem, 8, Some(0.05));
+}
+
+#[test]
+fn transferable_em_protects_a_cifar_subset_within_epsilon() {
+    efficacy_on_cifar(MethodId::Tue, 5, Some(0.1));
+}
+
+/// Clusters: ε and the run only. At this scale they do not protect against a class-labelled
+/// exploiter (measured: 33.0 % held-out vs 30.5 % clean; EVALUATION.md), because our own
+/// features' clusters barely follow the classes, so no efficacy margin is asserted.
+#[test]
+fn clusters_stay_within_epsilon_on_a_cifar_subset() {
+    efficacy_on_cifar(MethodId::Clusters, 5, None);
+}
+
+/// A small nested album: the sample photos in two folders.
+fn nested_samples(dir: &Path) -> std::path::PathBuf {
+    let album = dir.join("album");
+    let mut files: Vec<_> = std::fs::read_dir(samples_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    files.sort();
+    for (i, f) in files.iter().enumerate() {
+        let sub = album.join(if i % 2 == 0 { "a" } else { "b" });
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::copy(f, sub.join(f.file_name().unwrap())).unwrap();
+    }
+    album
+}
+
+#[test]
+fn same_seed_same_bytes_other_seed_other_noise_and_cancel_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let album = nested_samples(dir.path());
+    for method in NEW {
+        let run = |name: &str, seed| {
+            protect(
+                &album,
+                &dir.path().join(format!("{method}-{name}")),
+                config(method, 2, 3, seed),
+            )
+        };
+        let (a, b, c) = (run("a", 1), run("b", 1), run("c", 2));
+        assert_eq!(a.manifest.summary.done, 5, "{method}");
+        assert_eq!(a.manifest.config.method.id(), method);
+        for ((ra, rb), rc) in a
+            .manifest
+            .images
+            .iter()
+            .zip(&b.manifest.images)
+            .zip(&c.manifest.images)
+        {
+            assert_eq!(
+                sha256_file(&ra.output),
+                sha256_file(&rb.output),
+                "{method}: same seed"
+            );
+            assert_ne!(
+                sha256_file(&ra.output),
+                sha256_file(&rc.output),
+                "{method}: other seed"
+            );
+            assert!(ra.epsilon_used_255 <= 8, "{method}");
+            assert!(ra.visibility.psnr_db < 45.0, "{method}: the budget is used");
+        }
+
+        // Cancelled at the first round: nothing but the manifest is written.
+        let out = dir.path().join(format!("{method}-cancel"));
+        let cancel = CancelToken::new();
+        let token = cancel.clone();
+        let sink = move |ev: unlearnable::ProgressEvent| {
+            if matches!(ev, unlearnable::ProgressEvent::Round { .. }) {
+                token.cancel();
+            }
+        };
+        let mut cfg = config(method, 5, 3, 1);
+        if let Some(t) = cfg.method.training_mut() {
+            t.stop_accuracy = 1.0;
+        }
+        let job = ProtectJob {
+            inputs: vec![album.clone()],
+            out_dir: out.clone(),
+            config: cfg,
+            device: DeviceChoice::Cpu,
+            resume: false,
+            shard: None,
+        };
+        let s = unlearnable::job::run(&job, &sink, &cancel).unwrap();
+        assert!(s.manifest.cancelled, "{method}");
+        assert_eq!(s.manifest.summary.done, 0, "{method}");
+        let files: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(files, ["manifest.json"], "{method}: no partial files");
+    }
+}
+
+/// CIFAR images as a training set for calling methods directly.
+fn cifar_set(dir: &Path, per_class: usize) -> TrainingSet {
+    let train = cifar_subset(dir, "train", per_class);
+    let (images, labels, _) = labelled_images(&train);
+    TrainingSet {
+        images,
+        labels,
+        num_classes: 10,
+        budgets: Vec::new(),
+    }
+}
+
+fn fit(cfg: &ProtectConfig, set: &TrainingSet) -> unlearnable::protect::Fitted {
+    let unlearnable::protect::Method::Album(m) = unlearnable::protect::build(cfg) else {
+        panic!("a training-based method");
+    };
+    let device = ComputeDevice::cpu("test");
+    let cancel = CancelToken::new();
+    let ctx = MethodContext {
+        device: &device,
+        cancel: &cancel,
+        seed: 7,
+        epsilon: cfg.epsilon(),
+        num_classes: set.num_classes,
+        events: &NullSink,
+    };
+    m.fit(set, &ctx).unwrap()
+}
+
+fn csd_of(deltas: &[Planar], labels: &[usize]) -> f32 {
+    let device = burn::tensor::Device::flex();
+    let d: Vec<f32> = deltas.iter().flat_map(|p| p.data.iter().copied()).collect();
+    let t = burn::tensor::Tensor::<2>::from_data(
+        burn::tensor::TensorData::new(d, [deltas.len(), deltas[0].data.len()]),
+        &device,
+    );
+    unlearnable::protect::csd(t, labels)
+        .unwrap()
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap()[0]
+}
+
+#[test]
+fn tue_noise_is_more_class_separable_than_em_noise() {
+    if !have_shared(CIFAR) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let set = cifar_set(dir.path(), 10);
+    let em = fit(&config(MethodId::Em, 3, 10, 1), &set);
+    let tue = fit(&config(MethodId::Tue, 3, 10, 1), &set);
+    let (a, b) = (
+        csd_of(&em.deltas, &set.labels),
+        csd_of(&tue.deltas, &set.labels),
+    );
+    eprintln!("CSD of the noise: em {a:.3}, tue {b:.3}");
+    assert!(b < 0.8 * a, "tue {b} vs em {a}");
+    assert!(tue.report.settings["csd_weight"].as_f64().is_some());
+}
+
+#[test]
+fn clusters_ignore_folders_and_share_one_pattern_per_cluster() {
+    if !have_shared(CIFAR) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut set = cifar_set(dir.path(), 6);
+    let mut cfg = config(MethodId::Clusters, 2, 5, 1);
+    if let MethodConfig::Clusters(c) = &mut cfg.method {
+        c.train.clusters = Some(4);
+    }
+    let a = fit(&cfg, &set);
+    let mut patterns: Vec<&Vec<f32>> = a.deltas.iter().map(|d| &d.data).collect();
+    patterns.sort_by(|x, y| x.partial_cmp(y).unwrap());
+    patterns.dedup();
+    assert_eq!(patterns.len(), 4, "one pattern per cluster");
+    let sizes = a.report.settings["cluster_sizes"].as_array().unwrap();
+    assert_eq!(sizes.iter().map(|v| v.as_u64().unwrap()).sum::<u64>(), 60);
+    // Relabelling the photos (another exploiter's labels) changes nothing.
+    set.labels.iter_mut().for_each(|l| *l = (*l * 7 + 3) % 10);
+    let b = fit(&cfg, &set);
+    assert!(
+        a.deltas
+            .iter()
+            .zip(&b.deltas)
+            .all(|(x, y)| x.data == y.data)
+    );
+}
