@@ -198,6 +198,7 @@ pub fn run_album(
         k,
         (clean_combos, combos),
         ec,
+        None,
         &device,
         events,
         cancel,

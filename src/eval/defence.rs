@@ -46,6 +46,18 @@ pub enum Defence {
         /// Standard deviation of the added noise, in 1/255 units.
         sigma_255: u8,
     },
+    /// Diffusion purification (AVATAR; Dolatabadi et al. 2023): noise to step `t` of 1 000, then
+    /// the learned reverse process (see [`super::diffusion`]; `evaluate` trains the model).
+    Diffusion {
+        /// t* in steps of 1 000 (100 = the paper's released data, 60 = APBench).
+        t: u16,
+    },
+    /// Learnable examples / JCDP (Jiang et al. 2023): rounds of diffusion to step `t` with the
+    /// reverse process guided back towards the input (see [`super::diffusion`]).
+    LearnableExamples {
+        /// t* of each round, in steps of 1 000.
+        t: u16,
+    },
     /// Adversarial training (Madry et al. 2018; the strongest known defence against EM, and
     /// expensive: every step first attacks the batch). Each batch is replaced by its PGD
     /// adversarial version within `eps_255`/255 (L∞, 5 steps of 2.5·ε/5) before the update.
@@ -58,7 +70,7 @@ pub enum Defence {
 impl Defence {
     /// Parse one defence: `grayscale`, `jpeg10`, `jpeg75`, `jpeg:Q`, `bits2`, `bits:N`,
     /// `downscale2`, `rescale:F`, `ueraser-lite`, `ueraser-max`, `ueraser:K`, `purify-lite`,
-    /// `purify:S`, `adv4`, `adv:E`.
+    /// `purify:S`, `diffusion`, `diffusion:T`, `le`, `le:T`, `adv4`, `adv:E`.
     pub fn parse(s: &str) -> Result<Self, String> {
         let num = |rest: &str, what: &str| {
             rest.trim_start_matches(':')
@@ -71,6 +83,14 @@ impl Defence {
             "ueraser-lite" | "ueraser" => Defence::Ueraser { repeats: 1 },
             "ueraser-max" => Defence::Ueraser { repeats: 5 },
             "purify-lite" => Defence::PurifyLite { sigma_255: 16 },
+            "diffusion" | "avatar" => Defence::Diffusion { t: 100 },
+            "le" | "jcdp" => Defence::LearnableExamples { t: 20 },
+            _ if s.starts_with("diffusion:") => Defence::Diffusion {
+                t: num(&s[10..], "step")?.clamp(1, 1000) as u16,
+            },
+            _ if s.starts_with("le:") => Defence::LearnableExamples {
+                t: num(&s[3..], "step")?.clamp(1, 1000) as u16,
+            },
             _ if s.starts_with("purify:") => Defence::PurifyLite {
                 sigma_255: num(&s[7..], "noise level")?.clamp(1, 128) as u8,
             },
@@ -94,7 +114,7 @@ impl Defence {
             },
             _ => {
                 return Err(format!(
-                    "unknown defence '{s}'; use grayscale, share, jpeg10, jpeg75, jpeg:Q, bits2, bits:N, downscale2, rescale:F, ueraser-lite, ueraser-max, purify-lite, purify:S, adv4, adv:E"
+                    "unknown defence '{s}'; use grayscale, share, jpeg10, jpeg75, jpeg:Q, bits2, bits:N, downscale2, rescale:F, ueraser-lite, ueraser-max, purify-lite, purify:S, diffusion, diffusion:T, le, le:T, adv4, adv:E"
                 ));
             }
         };
@@ -115,6 +135,10 @@ impl Defence {
             Defence::Adversarial { eps_255 } => format!("adv{eps_255}"),
             Defence::PurifyLite { sigma_255: 16 } => "purify-lite".into(),
             Defence::PurifyLite { sigma_255 } => format!("purify:{sigma_255}"),
+            Defence::Diffusion { t: 100 } => "diffusion".into(),
+            Defence::Diffusion { t } => format!("diffusion:{t}"),
+            Defence::LearnableExamples { t: 20 } => "le".into(),
+            Defence::LearnableExamples { t } => format!("le:{t}"),
         }
     }
 
@@ -165,8 +189,20 @@ impl Defence {
                 image::imageops::resize(&shared, w, h, image::imageops::FilterType::Triangle)
             }
             Defence::PurifyLite { sigma_255 } => purify_lite(img, f32::from(sigma_255)),
-            Defence::Ueraser { .. } | Defence::Adversarial { .. } => img.clone(),
+            // Applied during training, or (diffusion) in batches by `evaluate`'s purifier.
+            Defence::Ueraser { .. }
+            | Defence::Adversarial { .. }
+            | Defence::Diffusion { .. }
+            | Defence::LearnableExamples { .. } => img.clone(),
         }
+    }
+
+    /// Whether the defence needs `evaluate`'s diffusion model.
+    pub fn needs_diffusion(&self) -> bool {
+        matches!(
+            self,
+            Defence::Diffusion { .. } | Defence::LearnableExamples { .. }
+        )
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod album;
 pub mod augment;
 pub mod defence;
+pub mod diffusion;
 mod memory;
 pub mod report;
 mod trainer;
@@ -73,6 +74,9 @@ pub struct EvalConfig {
     pub train_size: Option<u32>,
     /// Share of the area a random-resized crop keeps, `[min, max]` (real-photo protocol).
     pub crop_scale: [f32; 2],
+    /// The diffusion model that the `diffusion` and `le` defences purify with (trained by
+    /// `evaluate` on training images after the evaluated ones).
+    pub diffusion: diffusion::DiffusionConfig,
 }
 
 impl Default for EvalConfig {
@@ -94,6 +98,7 @@ impl Default for EvalConfig {
             clean_defences: Vec::new(),
             train_size: None,
             crop_scale: [0.35, 1.0],
+            diffusion: diffusion::DiffusionConfig::default(),
         }
     }
 }
@@ -114,6 +119,17 @@ pub struct Split {
 pub fn load_split(
     root: &Path,
     split: &str,
+    per_class: usize,
+    native: bool,
+) -> Result<Split, EvalError> {
+    load_split_from(root, split, 0, per_class, native)
+}
+
+/// [`load_split`] of the `per_class` files of each class after the first `skip`.
+pub fn load_split_from(
+    root: &Path,
+    split: &str,
+    skip: usize,
     per_class: usize,
     native: bool,
 ) -> Result<Split, EvalError> {
@@ -143,7 +159,7 @@ pub fn load_split(
             .filter(|p| p.is_file())
             .collect();
         files.sort();
-        for f in files.into_iter().take(per_class) {
+        for f in files.into_iter().skip(skip).take(per_class) {
             let photo =
                 load_photo(&f, &Default::default()).map_err(|e| EvalError::Data(e.to_string()))?;
             photos.push(photo.rgb);
@@ -233,6 +249,7 @@ pub fn run(
         cancel,
     )?;
     let visibility = Visibility::measure(&train.images, &protected);
+    let purifier = train_purifier(data, cfg, &combos, &clean_combos, &device, events, cancel)?;
 
     let mut arms = run_arms(
         &train.images,
@@ -243,6 +260,7 @@ pub fn run(
         k,
         (clean_combos, combos),
         cfg,
+        purifier.as_ref(),
         &device,
         events,
         cancel,
@@ -266,6 +284,89 @@ pub fn run(
     })
 }
 
+/// The diffusion model, when a defence needs it: trained on the training images that follow
+/// the evaluated ones in each class (never on evaluated or test images).
+fn train_purifier(
+    data: &Path,
+    cfg: &EvalConfig,
+    combos: &[Vec<Defence>],
+    clean_combos: &[Vec<Defence>],
+    device: &ComputeDevice,
+    events: &dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<Option<diffusion::Purifier>, EvalError> {
+    let needed = combos
+        .iter()
+        .chain(clean_combos)
+        .flatten()
+        .any(Defence::needs_diffusion);
+    if !needed {
+        return Ok(None);
+    }
+    if cfg.train_size.is_some() {
+        return Err(EvalError::Data(
+            "the diffusion defences run on the CIFAR protocol (without --train-size) for now"
+                .into(),
+        ));
+    }
+    let d = &cfg.diffusion;
+    let held = load_split_from(
+        data,
+        "train",
+        cfg.train_per_class,
+        d.images_per_class,
+        false,
+    )?;
+    if held.images.is_empty() {
+        return Err(EvalError::Data(format!(
+            "the diffusion model needs training images beyond the first {} per class in {}",
+            cfg.train_per_class,
+            data.display()
+        )));
+    }
+    events.emit(ProgressEvent::Phase {
+        name: format!(
+            "training the diffusion model on {} other images",
+            held.images.len()
+        ),
+        total: d.steps,
+    });
+    let planar: Vec<Planar> = held.images.iter().map(Planar::from_rgb8).collect();
+    let p = diffusion::train(&planar, d, cfg.seed, &device.device, events, cancel)?;
+    Ok(Some(p))
+}
+
+/// Apply a defence combination to every image: static defences image by image, diffusion
+/// purification in batches with the trained model.
+fn defend(
+    images: &[RgbImage],
+    combo: &[Defence],
+    purifier: Option<&diffusion::Purifier>,
+    seed: u64,
+    cancel: &CancelToken,
+) -> Result<Vec<RgbImage>, EvalError> {
+    let mut out = images.to_vec();
+    for d in combo {
+        out = match (d, purifier) {
+            (Defence::Diffusion { t }, Some(p)) => {
+                p.purify(&out, usize::from(*t), 1, false, seed, cancel)?
+            }
+            (Defence::LearnableExamples { t }, Some(p)) => {
+                let rounds = p.rounds();
+                p.purify(&out, usize::from(*t), rounds, true, seed, cancel)?
+            }
+            (d, None) if d.needs_diffusion() => {
+                return Err(EvalError::Data(format!(
+                    "{} needs the diffusion model",
+                    d.name()
+                )));
+            }
+            (d, _) => out.iter().map(|img| d.apply(img)).collect(),
+        };
+    }
+    Ok(out)
+}
+
 /// Train the clean arm, one clean arm per clean-defence combination and one protected arm per
 /// defence combination; test on `test`.
 #[allow(clippy::too_many_arguments)]
@@ -278,6 +379,7 @@ fn run_arms(
     k: usize,
     (clean_combos, combos): (Vec<Vec<Defence>>, Vec<Vec<Defence>>),
     cfg: &EvalConfig,
+    purifier: Option<&diffusion::Purifier>,
     device: &ComputeDevice,
     events: &dyn ProgressSink,
     cancel: &CancelToken,
@@ -320,10 +422,7 @@ fn run_arms(
     }
     for (name, combo, is_protected) in plan {
         let source = if is_protected { protected } else { clean };
-        let defended: Vec<RgbImage> = source
-            .iter()
-            .map(|img| combo.iter().fold(img.clone(), |acc, d| d.apply(&acc)))
-            .collect();
+        let defended = defend(source, &combo, purifier, cfg.seed, cancel)?;
         let training = trainer::TrainingDefences {
             ueraser_repeats: combo.iter().find_map(|d| match d {
                 Defence::Ueraser { repeats } => Some(*repeats),

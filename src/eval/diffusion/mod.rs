@@ -1,0 +1,301 @@
+//! Diffusion purification, the strongest published attack on unlearnable examples, as
+//! `evaluate` defences (`methods.md` §10):
+//!
+//! - `diffusion[:T]` — AVATAR / DiffPure (Dolatabadi et al. 2023): noise each training image
+//!   forward to step t* = T of a 1 000-step DDPM (linear β 1e-4…0.02, the VP-SDE of the
+//!   paper's checkpoint), `√ᾱ·x + √(1−ᾱ)·ε`, then run the learned reverse process back to a
+//!   clean image (deterministic DDIM steps). Default t* = 100 (the released "Sanitized_100").
+//! - `le[:T]` — learnable examples / JCDP (Jiang et al. 2023): several shorter rounds
+//!   (4 × t* = 20 by default), each reverse step guided back towards the protected input in
+//!   pixels (the MSE half of JCDP's MSE+LPIPS guidance; the predicted clean image is pulled a
+//!   fixed share towards the input), so content is kept while the perturbation is washed out.
+//!
+//! No pretrained model can be downloaded: `evaluate` trains its own [`unet::Denoiser`] on
+//! images that are not in the evaluated split (the training images after the evaluated ones),
+//! only on the steps purification uses (t ≤ `train_steps_max`), which is all the reverse
+//! process from t* needs. A CPU-sized model purifies coarsely; the sizes are in
+//! [`DiffusionConfig`] and recorded with the results.
+
+pub mod unet;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::cancel::CancelToken;
+use crate::error::{EvalError, MethodError};
+use crate::imaging::Planar;
+use crate::model::seeded_init;
+use crate::progress::{ProgressEvent, ProgressSink};
+use crate::rng::{Rng, derive_seed};
+use unet::{Denoiser, DenoiserConfig};
+
+/// Steps of the diffusion process (DDPM's T).
+pub const T: usize = 1000;
+
+/// Size and training of the purification model; saved in the evaluation report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DiffusionConfig {
+    /// Images per class to train on, taken after the evaluated training images.
+    pub images_per_class: usize,
+    /// Training steps (mini-batches).
+    pub steps: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// U-Net channels at full resolution.
+    pub channels: usize,
+    /// Largest step trained on (purification starts at t* ≤ this).
+    pub train_steps_max: usize,
+    /// Reverse (DDIM) steps per purification round.
+    pub reverse_steps: usize,
+    /// LE: rounds of noising and guided denoising.
+    pub le_rounds: usize,
+    /// LE: share of the way each predicted clean image is pulled back towards the input.
+    pub le_guidance: f32,
+}
+
+impl Default for DiffusionConfig {
+    fn default() -> Self {
+        Self {
+            images_per_class: 200,
+            steps: 2000,
+            batch_size: 64,
+            learning_rate: 1e-3,
+            channels: 32,
+            train_steps_max: 200,
+            reverse_steps: 10,
+            le_rounds: 4,
+            le_guidance: 0.1,
+        }
+    }
+}
+
+/// ᾱ_t for t = 0…T (ᾱ_0 = 1), linear β from 1e-4 to 0.02.
+pub fn alpha_bar() -> Vec<f32> {
+    let mut out = Vec::with_capacity(T + 1);
+    let mut acc = 1.0f64;
+    out.push(1.0);
+    for t in 1..=T {
+        let beta = 1e-4 + (0.02 - 1e-4) * (t - 1) as f64 / (T - 1) as f64;
+        acc *= 1.0 - beta;
+        out.push(acc as f32);
+    }
+    out
+}
+
+fn compute(e: impl std::fmt::Debug) -> EvalError {
+    EvalError::Method(MethodError::Compute {
+        method: "diffusion",
+        message: format!("{e:?}"),
+    })
+}
+
+/// A trained purification model.
+pub struct Purifier {
+    model: Denoiser,
+    alpha_bar: Vec<f32>,
+    device: Device,
+    cfg: DiffusionConfig,
+    /// Mean training loss over the last tenth of the steps.
+    pub final_loss: f32,
+}
+
+fn to_signed(images: &[Planar], device: &Device) -> Tensor<4> {
+    let (w, h) = (images[0].width as usize, images[0].height as usize);
+    let data: Vec<f32> = images
+        .iter()
+        .flat_map(|p| p.data.iter().map(|v| v * 2.0 - 1.0))
+        .collect();
+    Tensor::from_data(TensorData::new(data, [images.len(), 3, h, w]), device)
+}
+
+fn normal(n: usize, rng: &mut Rng) -> Vec<f32> {
+    (0..n).map(|_| rng.normal()).collect()
+}
+
+/// Train a purifier on `images` (all the same size, sides multiples of 4).
+pub fn train(
+    images: &[Planar],
+    cfg: &DiffusionConfig,
+    seed: u64,
+    device: &Device,
+    events: &dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<Purifier, EvalError> {
+    let first = images
+        .first()
+        .ok_or_else(|| EvalError::Data("no images to train the diffusion model on".into()))?;
+    let (w, h) = (first.width as usize, first.height as usize);
+    if w % 4 != 0 || h % 4 != 0 {
+        return Err(EvalError::Data(format!(
+            "diffusion purification needs image sides that are multiples of 4, got {w}×{h}"
+        )));
+    }
+    let ad = device.clone().autodiff();
+    let mut model = seeded_init(
+        DenoiserConfig::new()
+            .with_channels(cfg.channels.max(4))
+            .init(&ad),
+        derive_seed(seed, "diffusion-init", 0),
+    );
+    let mut optim = AdamConfig::new().init();
+    let ab = alpha_bar();
+    let mut rng = Rng::new(derive_seed(seed, "diffusion-train", 0));
+    let x_all = to_signed(images, device);
+    let n = images.len();
+    let batch = cfg.batch_size.clamp(1, n);
+    let t_max = cfg.train_steps_max.clamp(1, T);
+    let tail = (cfg.steps / 10).max(1);
+    let mut tail_sum = Tensor::<1>::zeros([1], device);
+    let report_every = (cfg.steps / 20).max(1);
+    for step in 0..cfg.steps {
+        if cancel.is_cancelled() {
+            return Err(EvalError::Method(MethodError::Cancelled));
+        }
+        let idx: Vec<i64> = (0..batch).map(|_| rng.below(n as u64) as i64).collect();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [batch]), device);
+        let x0 = x_all.clone().select(0, idx);
+        let ts: Vec<usize> = (0..batch)
+            .map(|_| 1 + rng.below(t_max as u64) as usize)
+            .collect();
+        let col = |f: &dyn Fn(usize) -> f32| {
+            Tensor::<4>::from_data(
+                TensorData::new(
+                    ts.iter().map(|&t| f(t)).collect::<Vec<_>>(),
+                    [batch, 1, 1, 1],
+                ),
+                device,
+            )
+        };
+        let (a, s) = (col(&|t| ab[t].sqrt()), col(&|t| (1.0 - ab[t]).sqrt()));
+        let eps = Tensor::<4>::from_data(
+            TensorData::new(normal(batch * 3 * h * w, &mut rng), [batch, 3, h, w]),
+            device,
+        );
+        let xt = x0 * a + eps.clone() * s;
+        let tt = Tensor::<2>::from_data(
+            TensorData::new(ts.iter().map(|&t| t as f32).collect::<Vec<_>>(), [batch, 1]),
+            &ad,
+        );
+        let pred = model.forward(xt.autodiff(), tt);
+        let loss = (pred - eps.autodiff()).powi_scalar(2).mean();
+        if step + tail >= cfg.steps {
+            tail_sum = tail_sum + loss.clone().inner().detach();
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(cfg.learning_rate, model, grads);
+        if (step + 1) % report_every == 0 {
+            events.emit(ProgressEvent::Phase {
+                name: format!("diffusion model: step {}/{}", step + 1, cfg.steps),
+                total: cfg.steps,
+            });
+        }
+    }
+    let final_loss = crate::protect::tensor::read_scalar(tail_sum, "diffusion")
+        .map_err(EvalError::Method)?
+        / tail.min(cfg.steps).max(1) as f32;
+    Ok(Purifier {
+        model: model.valid(),
+        alpha_bar: ab,
+        device: device.clone(),
+        cfg: cfg.clone(),
+        final_loss,
+    })
+}
+
+impl Purifier {
+    /// LE's rounds (from the config it was trained with).
+    pub fn rounds(&self) -> usize {
+        self.cfg.le_rounds.max(1)
+    }
+
+    /// One round: noise `x0: [B, 3, H, W]` (signed) to step `t_star`, then `reverse_steps`
+    /// deterministic DDIM steps back to 0; with `guide`, each predicted clean image is pulled
+    /// `le_guidance` of the way towards that input.
+    fn round(
+        &self,
+        x0: Tensor<4>,
+        guide: Option<&Tensor<4>>,
+        t_star: usize,
+        rng: &mut Rng,
+    ) -> Tensor<4> {
+        let dims = x0.dims();
+        let ab = &self.alpha_bar;
+        let noise = Tensor::<4>::from_data(
+            TensorData::new(normal(dims.iter().product(), rng), dims),
+            &self.device,
+        );
+        let mut x = x0 * ab[t_star].sqrt() + noise * (1.0 - ab[t_star]).sqrt();
+        let k = self.cfg.reverse_steps.clamp(1, t_star);
+        let times: Vec<usize> = (0..=k).rev().map(|i| t_star * i / k).collect();
+        for pair in times.windows(2) {
+            let (t, next) = (pair[0], pair[1]);
+            let tt = Tensor::<2>::full([dims[0], 1], t as f32, &self.device);
+            let eps = self.model.forward(x.clone(), tt);
+            let mut x0p =
+                ((x - eps.clone() * (1.0 - ab[t]).sqrt()) / ab[t].sqrt()).clamp(-1.0, 1.0);
+            if let Some(g) = guide {
+                x0p = x0p.clone() - (x0p - g.clone()) * self.cfg.le_guidance;
+            }
+            x = if next == 0 {
+                x0p
+            } else {
+                x0p * ab[next].sqrt() + eps * (1.0 - ab[next]).sqrt()
+            };
+        }
+        x
+    }
+
+    /// Purify `images` (all the same size): `rounds` rounds from step `t_star`, guided towards
+    /// the input when `guided` (LE), unguided otherwise (AVATAR). Seeded: the same inputs and
+    /// seed give the same outputs.
+    pub fn purify(
+        &self,
+        images: &[RgbImage],
+        t_star: usize,
+        rounds: usize,
+        guided: bool,
+        seed: u64,
+        cancel: &CancelToken,
+    ) -> Result<Vec<RgbImage>, EvalError> {
+        let t_star = t_star.clamp(1, T);
+        let mut out = Vec::with_capacity(images.len());
+        for (b, chunk) in images.chunks(256).enumerate() {
+            if cancel.is_cancelled() {
+                return Err(EvalError::Method(MethodError::Cancelled));
+            }
+            let planar: Vec<Planar> = chunk.iter().map(Planar::from_rgb8).collect();
+            let input = to_signed(&planar, &self.device);
+            let mut rng = Rng::new(derive_seed(seed, "diffusion-purify", b as u64));
+            let mut x = input.clone();
+            for _ in 0..rounds.max(1) {
+                x = self.round(x, guided.then_some(&input), t_star, &mut rng);
+            }
+            let [_, _, h, w] = x.dims();
+            let v = x
+                .add_scalar(1.0)
+                .div_scalar(2.0)
+                .clamp(0.0, 1.0)
+                .try_into_data()
+                .map_err(compute)?
+                .try_into_vec::<f32>()
+                .map_err(compute)?;
+            let plane = 3 * h * w;
+            for i in 0..chunk.len() {
+                let p = Planar {
+                    width: w as u32,
+                    height: h as u32,
+                    data: v[i * plane..(i + 1) * plane].to_vec(),
+                };
+                out.push(p.to_rgb8());
+            }
+        }
+        Ok(out)
+    }
+}
