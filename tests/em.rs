@@ -116,27 +116,6 @@ fn class_wise_em_creates_a_learnable_shortcut_on_cifar() {
     shortcut_signature(MethodId::EmClass);
 }
 
-/// A small nested album of real photos: two folders made from the sample photos.
-fn nested_samples(dir: &Path) -> std::path::PathBuf {
-    let album = dir.join("album");
-    let mut files: Vec<_> = std::fs::read_dir(samples_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
-        .collect();
-    files.sort();
-    for (i, f) in files.iter().enumerate() {
-        let sub = album.join(if i % 2 == 0 {
-            "mountains"
-        } else {
-            "city/night"
-        });
-        std::fs::create_dir_all(&sub).unwrap();
-        std::fs::copy(f, sub.join(f.file_name().unwrap())).unwrap();
-    }
-    album
-}
-
 fn quick(method: MethodId, seed: u64) -> ProtectConfig {
     let mut cfg = em_config(method);
     if let MethodConfig::Em(em) | MethodConfig::EmClass(em) = &mut cfg.method {

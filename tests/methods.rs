@@ -122,23 +122,6 @@ fn clusters_stay_within_epsilon_on_a_cifar_subset() {
     efficacy_on_cifar(MethodId::Clusters, 5, None);
 }
 
-/// A small nested album: the sample photos in two folders.
-fn nested_samples(dir: &Path) -> std::path::PathBuf {
-    let album = dir.join("album");
-    let mut files: Vec<_> = std::fs::read_dir(samples_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
-        .collect();
-    files.sort();
-    for (i, f) in files.iter().enumerate() {
-        let sub = album.join(if i % 2 == 0 { "a" } else { "b" });
-        std::fs::create_dir_all(&sub).unwrap();
-        std::fs::copy(f, sub.join(f.file_name().unwrap())).unwrap();
-    }
-    album
-}
-
 #[test]
 fn same_seed_same_bytes_other_seed_other_noise_and_cancel_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();

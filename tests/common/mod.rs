@@ -253,3 +253,24 @@ pub fn labelled_images(
     }
     (images, labels, classes)
 }
+
+/// A small nested album of real photos: two folders made from the sample photos.
+pub fn nested_samples(dir: &Path) -> PathBuf {
+    let album = dir.join("album");
+    let mut files: Vec<_> = std::fs::read_dir(samples_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    files.sort();
+    for (i, f) in files.iter().enumerate() {
+        let sub = album.join(if i % 2 == 0 {
+            "mountains"
+        } else {
+            "city/night"
+        });
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::copy(f, sub.join(f.file_name().unwrap())).unwrap();
+    }
+    album
+}
