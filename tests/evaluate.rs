@@ -337,3 +337,105 @@ fn the_real_photo_protocol_protects_at_native_size_and_reports_the_gap_per_defen
         "{md}"
     );
 }
+
+#[test]
+fn diffusion_and_le_purify_with_a_model_trained_on_other_images_and_pseudo_labels_protect() {
+    if !have_shared(CIFAR) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // 8 training images per class: the first 4 are evaluated, the other 4 train the
+    // diffusion model.
+    cifar_subset(dir.path(), "train", 8);
+    cifar_subset(dir.path(), "test", 2);
+    let report = dir.path().join("report");
+    let o = Command::new(env!("CARGO_BIN_EXE_unlearnable"))
+        .args(["evaluate", "--data"])
+        .arg(dir.path())
+        .args([
+            "--method",
+            "em-class",
+            "--pseudo-labels",
+            "--quality",
+            "fast",
+            "--rounds",
+            "1",
+            "--defence",
+            "diffusion",
+            "--defence",
+            "le:10",
+            "--clean-defence",
+            "same",
+            "--no-clean-arm",
+            "--diffusion-steps",
+            "5",
+            "--train-per-class",
+            "4",
+            "--test-per-class",
+            "2",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--report",
+        ])
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("report.json")).unwrap()).unwrap();
+    let names: Vec<&str> = r["arms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "clean + diffusion",
+            "clean + le:10",
+            "em-class + diffusion",
+            "em-class + le:10"
+        ]
+    );
+    assert_eq!(
+        r["train_images"], 40,
+        "the diffusion model's images are not evaluated"
+    );
+    assert_eq!(r["config"]["pseudo_labels"], true);
+    assert_eq!(r["config"]["diffusion"]["steps"], 5);
+    let md = std::fs::read_to_string(report.join("report.md")).unwrap();
+    assert!(md.contains("k-means look-alike groups"), "{md}");
+    assert!(md.contains("trained for 5 steps on up to 200 other"), "{md}");
+
+    // Without images beyond the evaluated ones, the diffusion defence says why it cannot run.
+    let o = Command::new(env!("CARGO_BIN_EXE_unlearnable"))
+        .args(["evaluate", "--data"])
+        .arg(dir.path())
+        .args([
+            "--method",
+            "random",
+            "--defence",
+            "diffusion",
+            "--train-per-class",
+            "8",
+        ])
+        .args([
+            "--test-per-class",
+            "2",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--report",
+        ])
+        .arg(dir.path().join("r2"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("beyond the first 8 per class"), "{stderr}");
+}

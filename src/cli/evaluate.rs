@@ -93,6 +93,15 @@ pub struct EvaluateArgs {
     /// `--method`/`--strength`/`--quality` defaults; `--seed` still applies.
     #[arg(long)]
     pub protect_config: Option<PathBuf>,
+    /// Protect as if the training photos were one flat folder: the protection gets k-means
+    /// look-alike groups instead of the class labels (the exploiter still trains with the
+    /// classes) — the label-agnostic comparison for `clusters`.
+    #[arg(long)]
+    pub pseudo_labels: bool,
+    /// Training steps of the diffusion model behind `--defence diffusion`/`le` [default: 1000,
+    /// CPU-sized; a GPU affords 10 000].
+    #[arg(long)]
+    pub diffusion_steps: Option<usize>,
     /// Round limit of training-based methods.
     #[arg(long)]
     pub rounds: Option<u32>,
@@ -156,6 +165,11 @@ pub fn run(args: EvaluateArgs) -> u8 {
         clean_arm: !args.no_clean_arm,
         clean_defences: args.clean_defences,
         train_size: args.train_size.map(|t| t.clamp(8, 1024)),
+        pseudo_labels: args.pseudo_labels,
+        diffusion: eval::diffusion::DiffusionConfig {
+            steps: args.diffusion_steps.unwrap_or(base.diffusion.steps).max(1),
+            ..base.diffusion.clone()
+        },
         ..EvalConfig::default()
     };
     let cancel = crate::CancelToken::new();

@@ -74,6 +74,10 @@ pub struct EvalConfig {
     pub train_size: Option<u32>,
     /// Share of the area a random-resized crop keeps, `[min, max]` (real-photo protocol).
     pub crop_scale: [f32; 2],
+    /// Protect as if the photos came in one flat folder: the protection sees k-means
+    /// look-alike groups (the app's pseudo-labels) instead of the class labels, which the
+    /// exploiter still trains with — the label-agnostic setting of `clusters`.
+    pub pseudo_labels: bool,
     /// The diffusion model that the `diffusion` and `le` defences purify with (trained by
     /// `evaluate` on training images after the evaluated ones).
     pub diffusion: diffusion::DiffusionConfig,
@@ -98,6 +102,7 @@ impl Default for EvalConfig {
             clean_defences: Vec::new(),
             train_size: None,
             crop_scale: [0.35, 1.0],
+            pseudo_labels: false,
             diffusion: diffusion::DiffusionConfig::default(),
         }
     }
@@ -239,10 +244,18 @@ pub fn run(
         name: "protecting".into(),
         total: train.images.len(),
     });
+    // What the protection is told: the classes, or look-alike groups of a flat folder.
+    let (protect_labels, protect_k) = if cfg.pseudo_labels {
+        let planar: Vec<Planar> = train.images.iter().map(Planar::from_rgb8).collect();
+        let clusters = cfg.protect.method.training().and_then(|t| t.clusters);
+        crate::labels::look_alike_groups(&planar, clusters, cfg.protect.seed)
+    } else {
+        (train.labels.clone(), k)
+    };
     let protected = protect_in_memory(
         &train.images,
-        &train.labels,
-        k,
+        &protect_labels,
+        protect_k,
         &cfg.protect,
         &device,
         events,
