@@ -137,6 +137,9 @@ fn same_seed_same_bytes_other_seed_other_noise_and_cancel_writes_nothing() {
         let (a, b, c) = (run("a", 1), run("b", 1), run("c", 2));
         assert_eq!(a.manifest.summary.done, 5, "{method}");
         assert_eq!(a.manifest.config.method.id(), method);
+        if method == MethodId::Clusters {
+            assert_eq!(a.manifest.labels.source, "folders (not used by clusters)");
+        }
         for ((ra, rb), rc) in a
             .manifest
             .images

@@ -454,6 +454,10 @@ pub fn run(
             let clusters = config.method.training().and_then(|c| c.clusters);
             let (set, members, used) = album::training_set(&album, &read, clusters, config.seed);
             labels = used;
+            if !m.id().uses_classes() {
+                // A label-agnostic method makes its own groups (recorded in its settings).
+                labels.source = format!("{} (not used by {})", labels.source, m.id());
+            }
             ctx.num_classes = set.num_classes;
             let max_rounds = config.method.max_rounds(device.backend, config.epsilon());
             events.emit(ProgressEvent::Phase {
