@@ -409,7 +409,10 @@ fn diffusion_and_le_purify_with_a_model_trained_on_other_images_and_pseudo_label
     assert_eq!(r["config"]["diffusion"]["steps"], 5);
     let md = std::fs::read_to_string(report.join("report.md")).unwrap();
     assert!(md.contains("k-means look-alike groups"), "{md}");
-    assert!(md.contains("trained for 5 steps on up to 200 other"), "{md}");
+    assert!(
+        md.contains("trained for 5 steps on up to 200 other"),
+        "{md}"
+    );
 
     // Without images beyond the evaluated ones, the diffusion defence says why it cannot run.
     let o = Command::new(env!("CARGO_BIN_EXE_unlearnable"))

@@ -133,6 +133,14 @@ pub fn train(
         .first()
         .ok_or_else(|| EvalError::Data("no images to train the diffusion model on".into()))?;
     let (w, h) = (first.width as usize, first.height as usize);
+    if images
+        .iter()
+        .any(|p| (p.width, p.height) != (first.width, first.height))
+    {
+        return Err(EvalError::Data(
+            "the diffusion model trains on images of one size".into(),
+        ));
+    }
     if w % 4 != 0 || h % 4 != 0 {
         return Err(EvalError::Data(format!(
             "diffusion purification needs image sides that are multiples of 4, got {w}×{h}"
@@ -267,6 +275,19 @@ impl Purifier {
     ) -> Result<Vec<RgbImage>, EvalError> {
         let t_star = t_star.clamp(1, T);
         let mut out = Vec::with_capacity(images.len());
+        let size = images.first().map(|i| i.dimensions());
+        if images.iter().any(|i| Some(i.dimensions()) != size) {
+            return Err(EvalError::Data(
+                "purification takes images of one size".into(),
+            ));
+        }
+        if let Some((w, h)) = size
+            && (w % 4 != 0 || h % 4 != 0)
+        {
+            return Err(EvalError::Data(format!(
+                "diffusion purification needs image sides that are multiples of 4, got {w}×{h}"
+            )));
+        }
         for (b, chunk) in images.chunks(256).enumerate() {
             if cancel.is_cancelled() {
                 return Err(EvalError::Method(MethodError::Cancelled));
@@ -298,5 +319,49 @@ impl Purifier {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::NullSink;
+
+    #[test]
+    fn mixed_or_odd_sizes_are_refused_with_a_reason() {
+        let device = Device::flex();
+        let img = |w, h| Planar {
+            width: w,
+            height: h,
+            data: vec![0.5; (3 * w * h) as usize],
+        };
+        let cfg = DiffusionConfig {
+            steps: 1,
+            ..DiffusionConfig::default()
+        };
+        let cancel = CancelToken::new();
+        let err = |set: Vec<Planar>| match train(&set, &cfg, 0, &device, &NullSink, &cancel) {
+            Err(EvalError::Data(m)) => m,
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("accepted"),
+        };
+        assert!(err(vec![img(8, 8), img(12, 12)]).contains("one size"));
+        assert!(err(vec![img(10, 10)]).contains("multiples of 4"));
+        assert!(err(Vec::new()).contains("no images"));
+        // One step on valid images trains and purifies images of that size only.
+        let p = train(
+            &[img(8, 8), img(8, 8)],
+            &cfg,
+            0,
+            &device,
+            &NullSink,
+            &cancel,
+        )
+        .unwrap();
+        let rgb = img(8, 8).to_rgb8();
+        let out = p.purify(&[rgb.clone()], 50, 1, false, 1, &cancel).unwrap();
+        assert_eq!(out[0].dimensions(), (8, 8));
+        let odd = img(6, 6).to_rgb8();
+        assert!(p.purify(&[rgb, odd], 50, 1, false, 1, &cancel).is_err());
     }
 }
