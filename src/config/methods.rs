@@ -30,8 +30,8 @@ pub struct RemConfig {
     pub adversary_steps: Option<u32>,
     /// Random crop/flip draws the δ gradient is averaged over (expectation over transforms).
     pub eot_samples: Option<u32>,
-    /// Zero padding of the random crops in working-size pixels (`None`: side/8, the paper's
-    /// 4 px at 32 px).
+    /// Zero padding of the random crops in pixels of the copies optimised (`None`: side/8, the
+    /// paper's 4 px at 32 px; at most side/4).
     pub crop_pad: Option<u32>,
     /// Random horizontal flips among the transforms.
     pub flip: bool,
@@ -69,6 +69,12 @@ pub struct ResolvedRem {
 }
 
 impl RemConfig {
+    /// The crop padding for copies of side `side` (photos smaller than the working size are
+    /// optimised at their own size).
+    pub fn crop_pad_for(&self, side: u32) -> u32 {
+        self.crop_pad.map_or(side / 8, |pad| pad.min(side / 4))
+    }
+
     /// Decide the automatic values for a backend and a budget `epsilon` (fraction).
     pub fn resolve(&self, backend: Backend, epsilon: f32) -> ResolvedRem {
         let train = self.train.resolve(backend, epsilon);
@@ -84,7 +90,7 @@ impl RemConfig {
                 .unwrap_or(epsilon / 2.0),
             adversary_steps: self.adversary_steps.unwrap_or(steps).max(1),
             eot_samples: self.eot_samples.unwrap_or(eot).max(1),
-            crop_pad: self.crop_pad.unwrap_or(train.working_size / 8),
+            crop_pad: self.crop_pad_for(train.working_size),
             flip: self.flip,
             train,
         }

@@ -108,6 +108,16 @@ impl Default for EvalConfig {
     }
 }
 
+impl EvalConfig {
+    /// Whether a defence (of the protected or the clean arms) needs the diffusion model.
+    pub fn uses_diffusion(&self) -> bool {
+        self.defences
+            .iter()
+            .chain(&self.clean_defences)
+            .any(|d| parse_combo(d).is_ok_and(|c| c.iter().any(Defence::needs_diffusion)))
+    }
+}
+
 /// A labelled split in memory.
 pub struct Split {
     /// Images (all the same square size).
@@ -262,7 +272,7 @@ pub fn run(
         cancel,
     )?;
     let visibility = Visibility::measure(&train.images, &protected);
-    let purifier = train_purifier(data, cfg, &combos, &clean_combos, &device, events, cancel)?;
+    let purifier = train_purifier(data, cfg, &device, events, cancel)?;
 
     let mut arms = run_arms(
         &train.images,
@@ -302,18 +312,11 @@ pub fn run(
 fn train_purifier(
     data: &Path,
     cfg: &EvalConfig,
-    combos: &[Vec<Defence>],
-    clean_combos: &[Vec<Defence>],
     device: &ComputeDevice,
     events: &dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Result<Option<diffusion::Purifier>, EvalError> {
-    let needed = combos
-        .iter()
-        .chain(clean_combos)
-        .flatten()
-        .any(Defence::needs_diffusion);
-    if !needed {
+    if !cfg.uses_diffusion() {
         return Ok(None);
     }
     if cfg.train_size.is_some() {

@@ -172,15 +172,7 @@ impl EvalReport {
         if self.config.pseudo_labels {
             s += "The protection was made with k-means look-alike groups (as for a flat folder), not the class labels the models train with.\n\n";
         }
-        if self
-            .config
-            .defences
-            .iter()
-            .chain(&self.config.clean_defences)
-            .any(|d| {
-                super::parse_combo(d).is_ok_and(|c| c.iter().any(super::Defence::needs_diffusion))
-            })
-        {
+        if self.config.uses_diffusion() {
             let d = &self.config.diffusion;
             s += &format!(
                 "Diffusion purification used a {}-channel U-Net trained for {} steps on up to {} other training images per class (never the evaluated ones).\n\n",

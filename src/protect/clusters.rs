@@ -142,7 +142,7 @@ fn fit(
     let batch = t.batch_size.min(n).max(1);
     let total_rounds = 2 * t.max_rounds;
     let mut rng = Rng::new(derive_seed(ctx.seed, "clusters", 0));
-    let pad = (s / 8).min(s / 4);
+    let pad = s / 8; // the papers' 4 px at 32 px
 
     // 1–2. First groups by look; a surrogate learns them through crops and flips.
     let (groups, k) = look_alike_groups(&set.images, r.clusters, ctx.seed);

@@ -38,13 +38,15 @@ impl AlbumProtector for RobustEm {
 
     fn fit(&self, set: &TrainingSet, ctx: &MethodContext<'_>) -> Result<Fitted, MethodError> {
         check_album(self.id(), set)?;
-        let r = self.cfg.resolve(ctx.device.backend, self.epsilon);
-        let side = set.images.first().map_or(0, |p| p.width as usize);
+        let mut r = self.cfg.resolve(ctx.device.backend, self.epsilon);
+        // Photos smaller than the working size are optimised at their own size.
+        r.crop_pad = self
+            .cfg
+            .crop_pad_for(set.images.first().map_or(0, |p| p.width));
         let obj = Objective {
             robust: Some(Robust {
                 eot_samples: r.eot_samples,
-                // The pad is set for the working size; smaller photos get a proportional one.
-                crop_pad: (r.crop_pad as usize).min(side / 4),
+                crop_pad: r.crop_pad as usize,
                 flip: r.flip,
                 radius: r.adversary,
                 steps: r.adversary_steps,

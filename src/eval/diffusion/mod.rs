@@ -360,7 +360,9 @@ mod tests {
         )
         .unwrap();
         let rgb = img(8, 8).to_rgb8();
-        let out = p.purify(&[rgb.clone()], 50, 1, false, 1, &cancel).unwrap();
+        let out = p
+            .purify(std::slice::from_ref(&rgb), 50, 1, false, 1, &cancel)
+            .unwrap();
         assert_eq!(out[0].dimensions(), (8, 8));
         let odd = img(6, 6).to_rgb8();
         assert!(p.purify(&[rgb, odd], 50, 1, false, 1, &cancel).is_err());

@@ -40,13 +40,6 @@ pub struct Objective {
     pub random_start: bool,
 }
 
-impl Objective {
-    /// Plain error-minimizing noise (nothing added).
-    pub fn is_plain(&self) -> bool {
-        self.robust.is_none() && self.csd_weight == 0.0
-    }
-}
-
 /// One random crop (with zero padding `pad`) and optional flip per image of a batch of side
 /// `s`, as `[B, 1, s, s]` row and column matrices.
 pub fn crop_flip_draw(

@@ -83,8 +83,8 @@ fn accuracy(
 }
 
 /// One signed-gradient step from `x + δ` for the images `idx`; returns the sign of ∇ₓ of the
-/// cross-entropy of tempered logits ([`tempered`]) and that loss, both left on the device.
-/// With a robust or separability [`Objective`], the loss is theirs (see [`objective_loss`]).
+/// δ-loss ([`objective_loss`]: for plain EM the cross-entropy of tempered logits, [`tempered`])
+/// and that loss, both left on the device.
 #[allow(clippy::too_many_arguments)]
 fn input_gradient_sign(
     p: &Problem<'_>,
@@ -99,11 +99,7 @@ fn input_gradient_sign(
 ) -> Result<(Tensor<4>, Tensor<1>), MethodError> {
     let xin = xin.autodiff().require_grad();
     let targets = p.int_tensor(&idx.iter().map(|&i| p.labels[i]).collect::<Vec<_>>(), ad);
-    let loss = if obj.is_plain() {
-        ce.forward(tempered(frozen.forward(xin.clone())), targets)
-    } else {
-        objective_loss(p, frozen, ce, xin.clone(), xb, idx, targets, obj, rng)?
-    };
+    let loss = objective_loss(p, frozen, ce, xin.clone(), xb, idx, targets, obj, rng)?;
     let grads = loss.backward();
     let g = xin
         .grad(&grads)
@@ -111,9 +107,10 @@ fn input_gradient_sign(
     Ok((g.sign(), loss.inner().detach()))
 }
 
-/// Robust EM's and TUE's δ-loss at `xin` (autodiff leaf): the mean over J crop/flip draws t of
-/// CE(f(t(xin) + ρ*)) with ρ* the adversary's worst offset at t(xin) (used as a constant, as
-/// in Danskin's theorem), plus λ·CSD(xin − x) over the batch's labels.
+/// The δ-loss at `xin` (autodiff leaf): CE(f(xin)) of tempered logits for plain EM; for robust
+/// EM the mean over J crop/flip draws t of CE(f(t(xin) + ρ*)) with ρ* the adversary's worst
+/// offset at t(xin) (used as a constant, as in Danskin's theorem); for TUE plus
+/// λ·CSD(xin − x) over the batch's labels.
 #[allow(clippy::too_many_arguments)]
 fn objective_loss(
     p: &Problem<'_>,
@@ -262,6 +259,9 @@ pub fn run(
 
         // δ-steps with the surrogate frozen (batch-norm statistics fixed, no weight gradients).
         let frozen = learner.model.clone().freeze();
+        let mut step_sign = |xin: Tensor<4>, xb: &Tensor<4>, idx: &[usize]| {
+            input_gradient_sign(&p, &frozen, &ce, xin, xb, idx, obj, &mut rng, &ad)
+        };
         // Losses stay on the device and are read once per round (no host sync per step).
         let mut loss_sum = Tensor::<1>::zeros([1], &device);
         let mut loss_count = 0usize;
@@ -278,17 +278,7 @@ pub fn run(
                     let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
                     let xb = p.x_for(&idx, &device);
                     let xin = (xb.clone() + p.delta_for(&delta, &idx, &device)).clamp(0.0, 1.0);
-                    let (sign, l) = input_gradient_sign(
-                        &p,
-                        &frozen,
-                        &ce,
-                        xin.clone(),
-                        &xb,
-                        &idx,
-                        obj,
-                        &mut rng,
-                        &ad,
-                    )?;
+                    let (sign, l) = step_sign(xin.clone(), &xb, &idx)?;
                     loss_sum = loss_sum + l;
                     loss_count += 1;
                     let eta = ((xin - sign * alpha).clamp(0.0, 1.0) - xb).clamp(-eps, eps);
@@ -311,17 +301,7 @@ pub fn run(
                         return Err(MethodError::Cancelled);
                     }
                     let xin = (xb.clone() + db).clamp(0.0, 1.0);
-                    let (sign, l) = input_gradient_sign(
-                        &p,
-                        &frozen,
-                        &ce,
-                        xin.clone(),
-                        &xb,
-                        &idx,
-                        obj,
-                        &mut rng,
-                        &ad,
-                    )?;
+                    let (sign, l) = step_sign(xin.clone(), &xb, &idx)?;
                     loss_sum = loss_sum + l;
                     loss_count += 1;
                     // x' ← clip(x+δ) − α·sign(∇); δ ← clip(x' − x, −ε, ε)
