@@ -5,7 +5,10 @@
 //! - `delta`: EM's δ-step: forward of the frozen network, tempered cross-entropy, backward to
 //!   the input only, sign of the gradient.
 //!
-//! Usage: `cargo run --release --example train_speed -- [small-cnn|medium-cnn|resnet18] [batch] [steps] [train|delta]`.
+//! Usage: `cargo run --release --example train_speed -- [small-cnn|medium-cnn|resnet18] [batch] [steps] [train|delta] [cpu|wgpu|libtorch]`.
+//! Environment: `WARMUP` untimed steps first (default 2; autotuned GPU builds want more),
+//! `FLOAT=f16|bf16` runs in half precision (Burn's per-device default dtype).
+//! Every step ends with a device sync, so GPU timings are of finished work.
 //! The last line printed is `RESULT <mode> <model> <batch> <images/s>` for
 //! `scripts/bench-vs-pytorch.sh`, which runs the PyTorch twin (`scripts/bench_torch.py`) beside it.
 
@@ -14,7 +17,9 @@ use std::time::Instant;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use burn::tensor::TensorData;
+use unlearnable::device::{ComputeDevice, DeviceChoice};
 use unlearnable::eval::augment::crop_flip;
 use unlearnable::imaging::Planar;
 use unlearnable::model::{Surrogate, SurrogateKind};
@@ -29,7 +34,24 @@ fn main() -> anyhow::Result<()> {
     let batch: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(128);
     let steps: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(20);
     let mode = args.get(4).map(String::as_str).unwrap_or("train");
-    let device = Device::flex();
+    let mut device = match args.get(5).map(String::as_str) {
+        Some("wgpu") => ComputeDevice::select(DeviceChoice::Wgpu)?.device,
+        #[cfg(feature = "libtorch")]
+        #[allow(deprecated)]
+        // burn-tch is deprecated upstream; kept as a measured CPU option
+        Some("libtorch") => Device::libtorch(),
+        _ => Device::flex(),
+    };
+    match std::env::var("FLOAT").as_deref() {
+        Ok("f16") => device.configure(FloatDType::F16)?,
+        Ok("bf16") => device.configure(FloatDType::BF16)?,
+        _ => {}
+    }
+    let warmup: usize = std::env::var("WARMUP")
+        .ok()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(2);
     let ad = device.clone().autodiff();
     let mut rng = Rng::new(1);
     let images: Vec<Planar> = (0..batch)
@@ -47,7 +69,7 @@ fn main() -> anyhow::Result<()> {
     let (mut t_data, mut t_fwd, mut t_bwd, mut t_step) = (0.0, 0.0, 0.0, 0.0);
     let frozen = model.clone().freeze();
     let flat: Vec<f32> = images.iter().flat_map(|p| p.data.clone()).collect();
-    for s in 0..steps + 2 {
+    for s in 0..steps + warmup {
         let t0 = Instant::now();
         let (t1, t2, t3);
         if mode == "delta" {
@@ -59,6 +81,7 @@ fn main() -> anyhow::Result<()> {
             let grads = loss.backward();
             let g = x.grad(&grads).map(|g| g.sign());
             anyhow::ensure!(g.is_some(), "no input gradient");
+            device.sync()?;
             t3 = Instant::now();
         } else {
             let xs: Vec<f32> = images
@@ -72,10 +95,11 @@ fn main() -> anyhow::Result<()> {
             t2 = Instant::now();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             t3 = Instant::now();
-            model = optim.step(0.05, model, grads); // flex runs eagerly: no sync needed
+            model = optim.step(0.05, model, grads);
+            device.sync()?;
         }
         let t4 = Instant::now();
-        if s >= 2 {
+        if s >= warmup {
             t_data += (t1 - t0).as_secs_f64();
             t_fwd += (t2 - t1).as_secs_f64();
             t_bwd += (t3 - t2).as_secs_f64();

@@ -3,7 +3,8 @@ medium CNN, CIFAR ResNet-18), the same batch of random 32x32 images, the same tw
 (`train`: crop/flip + forward + backward + SGD(momentum 0.9, wd 5e-4, per-tensor clip 5);
 `delta`: EM's delta-step, frozen network, tempered cross-entropy, gradient sign w.r.t. the
 input only). Prints `RESULT <mode> <model> <batch> <images/s>`.
-Usage: python bench_torch.py MODEL BATCH STEPS MODE   (threads: TORCH_THREADS, default 2)"""
+Usage: python bench_torch.py MODEL BATCH STEPS MODE   (threads: TORCH_THREADS, default 2;
+TORCH_DEVICE=cuda runs on a GPU, each step ending in a synchronize; WARMUP untimed steps, default 2)"""
 import os, sys, time
 import torch
 import torch.nn as nn
@@ -78,7 +79,7 @@ def crop_flip(x, pad=4):
     p = F.pad(x, (pad, pad, pad, pad))
     out = torch.empty_like(x)
     for i in range(b):
-        dy, dx = torch.randint(0, 2 * pad + 1, (2,)).tolist()
+        dy, dx = torch.randint(0, 2 * pad + 1, (2,)).tolist()  # host RNG, as Burn's twin
         c = p[i, :, dy:dy + h, dx:dx + w]
         out[i] = c.flip(2) if torch.rand(()) < 0.5 else c
     return out
@@ -88,15 +89,17 @@ def main():
     name, batch, steps, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "2")))
     torch.manual_seed(1)
-    model = {"small-cnn": SmallCnn, "medium-cnn": MediumCnn, "resnet18": ResNet18}[name]()
-    x0 = torch.rand(batch, 3, 32, 32)
-    y = torch.arange(batch) % 10
+    dev = torch.device(os.environ.get("TORCH_DEVICE", "cpu"))
+    warmup = int(os.environ.get("WARMUP", "2"))
+    model = {"small-cnn": SmallCnn, "medium-cnn": MediumCnn, "resnet18": ResNet18}[name]().to(dev)
+    x0 = torch.rand(batch, 3, 32, 32).to(dev)
+    y = (torch.arange(batch) % 10).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     if mode == "delta":
         for p in model.parameters():
             p.requires_grad_(False)
     total = 0.0
-    for s in range(steps + 2):
+    for s in range(steps + warmup):
         t0 = time.perf_counter()
         if mode == "delta":
             x = x0.clone().requires_grad_(True)
@@ -110,7 +113,9 @@ def main():
             for p in model.parameters():
                 torch.nn.utils.clip_grad_norm_([p], 5.0)
             opt.step()
-        if s >= 2:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        if s >= warmup:
             total += time.perf_counter() - t0
     print(f"RESULT {mode} {name} {batch} {batch * steps / total:.1f}")
 
