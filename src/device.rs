@@ -1,5 +1,6 @@
-//! Choosing where compute runs: a hardware GPU through WGPU, CUDA (cargo feature `cuda`), or
-//! Burn's `flex` CPU backend as the automatic fallback. The choice is made once, at the edge,
+//! Choosing where compute runs: a hardware GPU through WGPU, CUDA (cargo feature `cuda`),
+//! PyTorch's CPU kernels through Burn's LibTorch backend (cargo feature `libtorch`), or Burn's
+//! `flex` CPU backend as the automatic fallback. The choice is made once, at the edge,
 //! and a [`ComputeDevice`] is passed inward; method code never names a backend.
 
 use std::sync::OnceLock;
@@ -23,6 +24,9 @@ pub enum DeviceChoice {
     Cuda,
     /// Burn's pure-Rust `flex` CPU backend.
     Cpu,
+    /// PyTorch's CPU kernels through Burn's LibTorch backend; needs a build with
+    /// `--features libtorch` (faster δ-steps than `flex`: BENCHMARKS.md).
+    Libtorch,
 }
 
 /// The backend actually in use.
@@ -167,6 +171,7 @@ impl ComputeDevice {
                 }),
             },
             DeviceChoice::Cuda => select_cuda(),
+            DeviceChoice::Libtorch => select_libtorch(),
             DeviceChoice::Auto => Ok(match probe_wgpu() {
                 Ok(p) if !p.is_software => Self {
                     device: p.device.clone(),
@@ -187,6 +192,36 @@ impl ComputeDevice {
     pub fn summary(&self) -> String {
         format!("{} — {}", self.name, self.reason)
     }
+}
+
+#[cfg(not(feature = "libtorch"))]
+fn select_libtorch() -> Result<ComputeDevice, DeviceError> {
+    Err(DeviceError::NotBuilt {
+        device: "libtorch",
+        hint: "rebuild with `--features libtorch` over a torch 2.9.0 install (see README, LibTorch)",
+    })
+}
+
+/// LibTorch on the CPU. It counts as a CPU backend for every preset (`Backend::Cpu`); only the
+/// name says which kernels run.
+#[cfg(feature = "libtorch")]
+#[allow(deprecated)] // burn-tch is deprecated upstream; kept as a measured, opt-in CPU option
+fn select_libtorch() -> Result<ComputeDevice, DeviceError> {
+    let device = std::panic::catch_unwind(|| {
+        let d = Device::libtorch();
+        let _ = burn::tensor::Tensor::<1>::zeros([1], &d).into_data();
+        d
+    })
+    .map_err(|_| DeviceError::Unavailable {
+        device: "libtorch",
+        reason: "libtorch failed to start (is its lib folder on LD_LIBRARY_PATH?)".to_string(),
+    })?;
+    Ok(ComputeDevice {
+        device,
+        backend: Backend::Cpu,
+        name: "LibTorch (CPU)".to_string(),
+        reason: "LibTorch was asked for".to_string(),
+    })
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -258,6 +293,13 @@ mod tests {
     fn cuda_without_the_feature_is_a_clear_error() {
         let e = ComputeDevice::select(DeviceChoice::Cuda).unwrap_err();
         assert!(e.to_string().contains("--features cuda"), "{e}");
+    }
+
+    #[cfg(not(feature = "libtorch"))]
+    #[test]
+    fn libtorch_without_the_feature_is_a_clear_error() {
+        let e = ComputeDevice::select(DeviceChoice::Libtorch).unwrap_err();
+        assert!(e.to_string().contains("--features libtorch"), "{e}");
     }
 
     #[test]

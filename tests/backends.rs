@@ -1,4 +1,5 @@
-//! The filter method gives the same result on the CPU backend and on WGPU.
+//! The methods give the same result on the CPU backend and on WGPU (and, in builds with
+//! `--features libtorch`, on LibTorch).
 //!
 //! Tolerance: filtered working copies agree within 1e-4 (f32 convolution order differs between
 //! backends), and the written 8-bit photos differ by at most 1 level on at most 0.5 % of values
@@ -69,15 +70,13 @@ fn conv_filters_agree_between_cpu_and_wgpu() {
     );
 }
 
-#[test]
-fn error_minimizing_noise_agrees_between_cpu_and_wgpu() {
+/// Error-minimizing noise on 8 tiny images in 2 classes, one round of two δ-steps (the
+/// software driver is slow): the perturbations and the surrogate's final accuracy.
+fn em_fit(device: &ComputeDevice) -> (Vec<unlearnable::imaging::Planar>, f32) {
     use unlearnable::config::{EmConfig, Quality};
     use unlearnable::imaging::Planar;
     use unlearnable::protect::{AlbumProtector, ErrorMinimizing, TrainingSet};
 
-    let wgpu = ComputeDevice::select(DeviceChoice::Wgpu).expect("a WGPU adapter");
-    let cpu = ComputeDevice::cpu("test");
-    // 8 tiny images in 2 classes: one round, two δ-steps (the software driver is slow).
     let images: Vec<Planar> = (0..8)
         .map(|i| Planar::from_rgb8(&common::pattern(12, 12, i)))
         .collect();
@@ -97,33 +96,58 @@ fn error_minimizing_noise_agrees_between_cpu_and_wgpu() {
     };
     let method = ErrorMinimizing::new(cfg, false, 8.0 / 255.0);
     let cancel = CancelToken::new();
-    let fit = |device| {
-        let ctx = MethodContext {
-            device,
-            cancel: &cancel,
-            seed: 5,
-            epsilon: 8.0 / 255.0,
-            num_classes: 2,
-            events: &unlearnable::progress::NullSink,
-        };
-        method.fit(&set, &ctx).unwrap()
+    let ctx = MethodContext {
+        device,
+        cancel: &cancel,
+        seed: 5,
+        epsilon: 8.0 / 255.0,
+        num_classes: 2,
+        events: &unlearnable::progress::NullSink,
     };
-    let a = fit(&cpu);
-    let b = fit(&wgpu);
-    // Signed-gradient steps amplify tiny float differences only where a gradient is ~0, so the
-    // perturbations must agree value-for-value almost everywhere (tolerance 1e-4 on 99 %).
+    let fit = method.fit(&set, &ctx).unwrap();
+    (fit.deltas, fit.report.final_accuracy)
+}
+
+/// Signed-gradient steps amplify tiny float differences only where a gradient is ~0, so two
+/// backends' perturbations must agree value-for-value almost everywhere (1e-4 on 99 % of
+/// values), and their surrogates' accuracy within one image of 8.
+fn assert_em_agrees(a: &ComputeDevice, b: &ComputeDevice) {
+    let (da, acc_a) = em_fit(a);
+    let (db, acc_b) = em_fit(b);
     let (mut close, mut total) = (0usize, 0usize);
-    for (da, db) in a.deltas.iter().zip(&b.deltas) {
-        for (x, y) in da.data.iter().zip(&db.data) {
+    for (x, y) in da.iter().zip(&db) {
+        for (u, v) in x.data.iter().zip(&y.data) {
             total += 1;
-            close += usize::from((x - y).abs() < 1e-4);
+            close += usize::from((u - v).abs() < 1e-4);
         }
     }
+    assert!(total > 0, "no perturbation values");
     assert!(
         close as f64 >= 0.99 * total as f64,
-        "{close} of {total} values agree"
+        "{} vs {}: {close} of {total} values agree",
+        a.name,
+        b.name
     );
-    assert!((a.report.final_accuracy - b.report.final_accuracy).abs() <= 1.0 / 8.0 + 1e-6);
+    assert!(
+        (acc_a - acc_b).abs() <= 1.0 / 8.0 + 1e-6,
+        "{acc_a} vs {acc_b}"
+    );
+}
+
+#[test]
+fn error_minimizing_noise_agrees_between_cpu_and_wgpu() {
+    let wgpu = ComputeDevice::select(DeviceChoice::Wgpu).expect("a WGPU adapter");
+    assert_em_agrees(&ComputeDevice::cpu("test"), &wgpu);
+}
+
+/// Only in builds with `--features libtorch` (not CI: it needs a torch 2.9.0 install).
+#[cfg(feature = "libtorch")]
+#[test]
+fn error_minimizing_noise_agrees_between_flex_and_libtorch() {
+    let torch = ComputeDevice::select(DeviceChoice::Libtorch).expect("libtorch on LD_LIBRARY_PATH");
+    assert_eq!(torch.backend, Backend::Cpu);
+    assert_eq!(torch.name, "LibTorch (CPU)");
+    assert_em_agrees(&ComputeDevice::cpu("test"), &torch);
 }
 
 #[test]

@@ -194,6 +194,28 @@ fn usage_errors_exit_with_2() {
     }
 }
 
+/// In the default build `--device libtorch` is a usage error that says how to get it, and
+/// nothing is written.
+#[cfg(not(feature = "libtorch"))]
+#[test]
+fn libtorch_without_its_build_says_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let sample = samples_dir().join("umang_by_Abhishek_Mudgal.jpg");
+    let o = unlearnable(&[
+        "protect",
+        s(&sample),
+        "--out",
+        s(&out),
+        "--device",
+        "libtorch",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--features libtorch"), "{err}");
+    assert!(!out.join("manifest.json").exists());
+}
+
 #[test]
 fn json_mode_prints_events_and_a_summary() {
     let dir = tempfile::tempdir().unwrap();

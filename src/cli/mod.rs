@@ -95,6 +95,8 @@ pub enum DeviceArg {
     Cuda,
     /// The CPU.
     Cpu,
+    /// The CPU through PyTorch's kernels (needs a build with `--features libtorch`).
+    Libtorch,
 }
 
 impl From<DeviceArg> for DeviceChoice {
@@ -104,6 +106,7 @@ impl From<DeviceArg> for DeviceChoice {
             DeviceArg::Wgpu => DeviceChoice::Wgpu,
             DeviceArg::Cuda => DeviceChoice::Cuda,
             DeviceArg::Cpu => DeviceChoice::Cpu,
+            DeviceArg::Libtorch => DeviceChoice::Libtorch,
         }
     }
 }

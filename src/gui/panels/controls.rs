@@ -37,6 +37,10 @@ fn device_text(d: DeviceChoice) -> (&'static str, &'static str) {
             "Processor (CPU)",
             "Works everywhere; slower for large albums.",
         ),
+        DeviceChoice::Libtorch => (
+            "Processor, PyTorch kernels",
+            "The processor through LibTorch: faster than the built-in kernels where this build has it.",
+        ),
     }
 }
 
@@ -176,12 +180,17 @@ fn choose_section(ui: &mut egui::Ui, app: &mut App) {
     egui::ComboBox::from_label("Compute on")
         .selected_text(device_text(s.device).0)
         .show_ui(ui, |ui| {
+            // LibTorch is listed only in builds that have it (an opt-in, technical build).
+            let libtorch = cfg!(feature = "libtorch").then_some(DeviceChoice::Libtorch);
             for d in [
                 DeviceChoice::Auto,
                 DeviceChoice::Wgpu,
                 DeviceChoice::Cuda,
                 DeviceChoice::Cpu,
-            ] {
+            ]
+            .into_iter()
+            .chain(libtorch)
+            {
                 let (name, tip) = device_text(d);
                 ui.selectable_value(&mut s.device, d, name)
                     .on_hover_text(tip);
