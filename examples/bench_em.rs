@@ -14,6 +14,7 @@ use unlearnable::protect::{AlbumProtector, ErrorMinimizing, MethodContext, Train
 use unlearnable::rng::Rng;
 
 fn main() -> anyhow::Result<()> {
+    unlearnable::device::tune_allocator(); // as the app does
     let args: Vec<String> = std::env::args().collect();
     let device = match args.get(1).map(String::as_str) {
         Some("wgpu") => ComputeDevice::select(DeviceChoice::Wgpu)?,

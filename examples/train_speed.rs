@@ -28,6 +28,7 @@ use unlearnable::rng::Rng;
 use unlearnable::train::sgd;
 
 fn main() -> anyhow::Result<()> {
+    unlearnable::device::tune_allocator(); // as the app does
     let args: Vec<String> = std::env::args().collect();
     let name = args.get(1).cloned().unwrap_or_else(|| "small-cnn".into());
     let kind: SurrogateKind = serde_json::from_value(serde_json::Value::String(name.clone()))?;

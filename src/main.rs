@@ -2,6 +2,7 @@
 
 fn main() -> std::process::ExitCode {
     quiet_runtime_dir();
+    unlearnable::device::tune_allocator();
     unlearnable::cli::main()
 }
 
