@@ -53,6 +53,10 @@ for b in plain fast; do
   row "$b" 150 "$(bin $b)/unlearnable" protect "$out/album" --out "$out/shield-$b" --method shield --device wgpu --seed 7
   row "$b" 150 "$(bin $b)/unlearnable" protect "$cifar" --out "$out/em-$b" --method em-class --quality fast --device wgpu --seed 7
 done
+# The fused build keeps tuned kernels on disk (CubeCL's persistent cache): a second run of the
+# same job shows what is left of the tuning cost.
+[ -z "${SKIP_JOBS:-}" ] && row fast-again 150 "$fast/unlearnable" protect "$cifar" --out "$out/em-fast-again" \
+  --method em-class --quality fast --device wgpu --seed 7
 
 log "protected pixels, plain vs fast"
 python3 - "$out" <<'EOF'
