@@ -21,8 +21,9 @@ struct Pane {
 @group(0) @binding(0) var<uniform> pane: Pane;
 @group(0) @binding(1) var clean_tex: texture_2d<f32>;
 @group(0) @binding(2) var protected_tex: texture_2d<f32>;
-@group(0) @binding(3) var linear_sampler: sampler;
-@group(0) @binding(4) var nearest_sampler: sampler;
+// Linear, or nearest when zoomed in past 1:1 (`pane.nearest`): chosen on the CPU, because
+// GLSL (wgpu's GL backend) cannot sample one texture through two samplers.
+@group(0) @binding(3) var image_sampler: sampler;
 
 struct VertexOut {
     @builtin(position) position: vec4<f32>,
@@ -41,15 +42,8 @@ fn vs_main(@builtin(vertex_index) i: u32) -> VertexOut {
 }
 
 fn sample_both(uv: vec2<f32>) -> array<vec3<f32>, 2> {
-    var c: vec3<f32>;
-    var p: vec3<f32>;
-    if (pane.nearest == 1u) {
-        c = textureSampleLevel(clean_tex, nearest_sampler, uv, pane.lod).rgb;
-        p = textureSampleLevel(protected_tex, nearest_sampler, uv, pane.lod).rgb;
-    } else {
-        c = textureSampleLevel(clean_tex, linear_sampler, uv, pane.lod).rgb;
-        p = textureSampleLevel(protected_tex, linear_sampler, uv, pane.lod).rgb;
-    }
+    let c = textureSampleLevel(clean_tex, image_sampler, uv, pane.lod).rgb;
+    let p = textureSampleLevel(protected_tex, image_sampler, uv, pane.lod).rgb;
     return array<vec3<f32>, 2>(c, p);
 }
 

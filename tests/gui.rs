@@ -36,6 +36,18 @@ fn harness() -> Harness<'static, App> {
         .build_eframe(|cc| App::new(cc, Vec::new()))
 }
 
+/// The app on wgpu's OpenGL backend, which eframe uses where there is no Vulkan driver.
+fn harness_on_gl() -> Harness<'static, App> {
+    let mut setup = egui_kittest::wgpu::default_wgpu_setup();
+    if let eframe::egui_wgpu::WgpuSetup::CreateNew(create) = &mut setup {
+        create.instance_descriptor.backends = eframe::egui_wgpu::wgpu::Backends::GL;
+    }
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .wgpu_setup(setup)
+        .build_eframe(|cc| App::new(cc, Vec::new()))
+}
+
 /// Step frames until `done` holds (workers report between frames).
 fn wait_for(h: &mut Harness<'static, App>, what: &str, secs: u64, done: impl Fn(&App) -> bool) {
     let start = Instant::now();
@@ -457,6 +469,19 @@ fn settings_persist_between_launches() {
 /// 1/13 of their size are mid-grey, not a moiré of black and white bands.
 #[test]
 fn zoomed_out_panes_do_not_alias() {
+    zoomed_out_pane_is_mid_grey(harness());
+}
+
+/// The compare view's shader also builds and draws on wgpu's GL backend (GLSL cannot sample one
+/// texture through two samplers; the first shader did, and the app panicked without Vulkan).
+#[test]
+fn the_compare_view_draws_on_the_gl_backend() {
+    zoomed_out_pane_is_mid_grey(harness_on_gl());
+}
+
+/// A fine black-and-white checker, shown zoomed out: every pane pixel is mid-grey (sampled from
+/// the mip chain), never the 0 or 255 of an aliased sample.
+fn zoomed_out_pane_is_mid_grey(mut h: Harness<'static, App>) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("checker");
     std::fs::create_dir_all(&dir).unwrap();
@@ -465,7 +490,6 @@ fn zoomed_out_panes_do_not_alias() {
         image::Rgb([v, v, v])
     });
     checker.save(dir.join("checker.png")).unwrap();
-    let mut h = harness();
     h.state_mut().settings.method = MethodId::Random;
     h.state_mut()
         .handle(unlearnable::gui::app::Command::Open(vec![dir.clone()]));

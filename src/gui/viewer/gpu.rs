@@ -93,7 +93,8 @@ pub struct PaneCallback {
 
 struct PaneGpu {
     buffer: wgpu::Buffer,
-    bind_group: Option<(u64, wgpu::BindGroup)>,
+    /// The bind group, for (image id, nearest sampling).
+    bind_group: Option<((u64, bool), wgpu::BindGroup)>,
 }
 
 /// GPU state kept in egui's callback resources between frames.
@@ -145,8 +146,10 @@ impl CompareGpu {
                 },
                 tex_entry(1),
                 tex_entry(2),
+                // One sampler, picked per pane on the CPU: a shader that samples the same
+                // texture through two samplers does not translate to GLSL (wgpu's GL backend,
+                // used where there is no Vulkan).
                 sampler_entry(3),
-                sampler_entry(4),
             ],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -280,7 +283,9 @@ impl CallbackTrait for PaneCallback {
             0,
             &self.uniforms.bytes(self.target_format.is_srgb()),
         );
-        if pane.bind_group.as_ref().map(|b| b.0) != Some(*image_id) {
+        let key = (*image_id, self.uniforms.nearest);
+        if pane.bind_group.as_ref().map(|b| b.0) != Some(key) {
+            let sampler = if key.1 { &gpu.nearest } else { &gpu.linear };
             let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("unlearnable compare pane"),
                 layout: &gpu.layout,
@@ -299,15 +304,11 @@ impl CallbackTrait for PaneCallback {
                     },
                     wgpu::BindGroupEntry {
                         binding: 3,
-                        resource: wgpu::BindingResource::Sampler(&gpu.linear),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 4,
-                        resource: wgpu::BindingResource::Sampler(&gpu.nearest),
+                        resource: wgpu::BindingResource::Sampler(sampler),
                     },
                 ],
             });
-            pane.bind_group = Some((*image_id, group));
+            pane.bind_group = Some((key, group));
         }
         Vec::new()
     }
