@@ -1,0 +1,155 @@
+//! The CPU kernel we carry a patch for (`vendor/burn-flex`, PATCHES.md) computes what its
+//! definition says: the weight gradient of a 2D convolution, against a plain f64 sum over
+//! every (image, output position), for the shapes our networks use and the options they do not
+//! (stride, dilation, groups, batches that span several chunks and accumulators).
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use burn::tensor::module::{conv2d, conv2d_weight_backward};
+use burn::tensor::ops::ConvOptions;
+use unlearnable::rng::Rng;
+
+/// One convolution: input `[n, c, h, w]`, `o` output channels, a `k×k` kernel.
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    dilation: usize,
+    groups: usize,
+}
+
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    (0..len).map(|_| rng.uniform(-1.0, 1.0)).collect()
+}
+
+fn out_size(len: usize, case: &Case) -> usize {
+    (len + 2 * case.pad - case.dilation * (case.k - 1) - 1) / case.stride + 1
+}
+
+/// `dW[o, cg, i, j] = Σ gy[n, o, y, x] · x[n, g·Cg + cg, y·s + i·d − p, x·s + j·d − p]`, in f64.
+fn reference(case: &Case, x: &[f32], gy: &[f32]) -> Vec<f64> {
+    let (ho, wo) = (out_size(case.h, case), out_size(case.w, case));
+    let cg = case.c / case.groups;
+    let og = case.o / case.groups;
+    let mut dw = vec![0.0f64; case.o * cg * case.k * case.k];
+    for n in 0..case.n {
+        for o in 0..case.o {
+            let g = o / og;
+            for c in 0..cg {
+                let ci = g * cg + c;
+                for i in 0..case.k {
+                    for j in 0..case.k {
+                        let mut s = 0.0f64;
+                        for y in 0..ho {
+                            let iy = (y * case.stride + i * case.dilation) as isize - case.pad as isize;
+                            if iy < 0 || iy >= case.h as isize {
+                                continue;
+                            }
+                            for xo in 0..wo {
+                                let ix = (xo * case.stride + j * case.dilation) as isize
+                                    - case.pad as isize;
+                                if ix < 0 || ix >= case.w as isize {
+                                    continue;
+                                }
+                                let xv = x[((n * case.c + ci) * case.h + iy as usize) * case.w
+                                    + ix as usize];
+                                let gv = gy[((n * case.o + o) * ho + y) * wo + xo];
+                                s += f64::from(xv) * f64::from(gv);
+                            }
+                        }
+                        dw[((o * cg + c) * case.k + i) * case.k + j] += s;
+                    }
+                }
+            }
+        }
+    }
+    dw
+}
+
+fn options(case: &Case) -> ConvOptions<2> {
+    ConvOptions::new(
+        [case.stride; 2],
+        [case.pad; 2],
+        [case.dilation; 2],
+        case.groups,
+    )
+}
+
+/// Largest difference to the reference, relative to the reference's largest magnitude.
+fn check(case: Case) -> f64 {
+    let device = Device::flex();
+    let (ho, wo) = (out_size(case.h, &case), out_size(case.w, &case));
+    let xs = values(case.n * case.c * case.h * case.w, 1);
+    let gys = values(case.n * case.o * ho * wo, 2);
+    let ws = values(case.o * (case.c / case.groups) * case.k * case.k, 3);
+    let x = Tensor::<4>::from_data(TensorData::new(xs.clone(), [case.n, case.c, case.h, case.w]), &device);
+    let gy = Tensor::<4>::from_data(TensorData::new(gys.clone(), [case.n, case.o, ho, wo]), &device);
+    let w = Tensor::<4>::from_data(
+        TensorData::new(ws, [case.o, case.c / case.groups, case.k, case.k]),
+        &device,
+    );
+    let got = conv2d_weight_backward(x, w, gy, options(&case));
+    assert_eq!(got.dims(), [case.o, case.c / case.groups, case.k, case.k], "{case:?}");
+    let got: Vec<f32> = got.into_data().try_to_vec::<f32>().expect("f32 gradient");
+    let want = reference(&case, &xs, &gys);
+    let scale = want.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
+    got.iter()
+        .zip(&want)
+        .map(|(g, w)| (f64::from(*g) - w).abs() / scale)
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn weight_gradient_matches_its_definition() {
+    let base = Case { n: 2, c: 3, h: 9, w: 7, o: 4, k: 3, stride: 1, pad: 1, dilation: 1, groups: 1 };
+    let cases = [
+        base,
+        // one image: the output gradient is used in place, not copied
+        Case { n: 1, ..base },
+        // stride 2 with padding (ResNet's down-sampling convolutions)
+        Case { stride: 2, ..base },
+        // no padding, dilation 2
+        Case { pad: 0, dilation: 2, h: 11, w: 10, ..base },
+        // 1x1 (ResNet's shortcut), stride 2
+        Case { k: 1, pad: 0, stride: 2, ..base },
+        // groups
+        Case { c: 4, o: 6, groups: 2, ..base },
+        // a batch of small maps: several chunks, several accumulators summed in order
+        Case { n: 67, c: 5, h: 4, w: 4, o: 8, ..base },
+        // a 5x5 kernel wider than the padding on a narrow map
+        Case { k: 5, pad: 2, w: 3, ..base },
+    ];
+    for case in cases {
+        let err = check(case);
+        assert!(err < 1e-5, "{case:?}: relative error {err:e}");
+    }
+}
+
+#[test]
+fn autodiff_uses_the_same_weight_gradient() {
+    // Through Burn's autodiff, as training uses it: d/dW Σ (conv(x, W) · g) = the kernel's
+    // weight gradient for output gradient g.
+    let case = Case { n: 5, c: 3, h: 8, w: 8, o: 4, k: 3, stride: 1, pad: 1, dilation: 1, groups: 1 };
+    let device = Device::flex();
+    let xs = values(case.n * case.c * case.h * case.w, 4);
+    let gys = values(case.n * case.o * case.h * case.w, 5);
+    let x = Tensor::<4>::from_data(TensorData::new(xs.clone(), [5, 3, 8, 8]), &device);
+    let g = Tensor::<4>::from_data(TensorData::new(gys.clone(), [5, 4, 8, 8]), &device);
+    let w = Tensor::<4>::from_data(TensorData::new(values(4 * 3 * 9, 6), [4, 3, 3, 3]), &device)
+        .autodiff()
+        .require_grad();
+    let loss = (conv2d(x.autodiff(), w.clone(), None, options(&case)) * g.autodiff()).sum();
+    let grads = loss.backward();
+    let got: Vec<f32> = w.grad(&grads).expect("a weight gradient").into_data().try_to_vec::<f32>().expect("f32");
+    let want = reference(&case, &xs, &gys);
+    for (a, b) in got.iter().zip(&want) {
+        assert!((f64::from(*a) - b).abs() < 1e-4, "{a} vs {b}");
+    }
+}
