@@ -48,7 +48,8 @@ fn reference(case: &Case, x: &[f32], gy: &[f32]) -> Vec<f64> {
                     for j in 0..case.k {
                         let mut s = 0.0f64;
                         for y in 0..ho {
-                            let iy = (y * case.stride + i * case.dilation) as isize - case.pad as isize;
+                            let iy =
+                                (y * case.stride + i * case.dilation) as isize - case.pad as isize;
                             if iy < 0 || iy >= case.h as isize {
                                 continue;
                             }
@@ -89,14 +90,24 @@ fn check(case: Case) -> f64 {
     let xs = values(case.n * case.c * case.h * case.w, 1);
     let gys = values(case.n * case.o * ho * wo, 2);
     let ws = values(case.o * (case.c / case.groups) * case.k * case.k, 3);
-    let x = Tensor::<4>::from_data(TensorData::new(xs.clone(), [case.n, case.c, case.h, case.w]), &device);
-    let gy = Tensor::<4>::from_data(TensorData::new(gys.clone(), [case.n, case.o, ho, wo]), &device);
+    let x = Tensor::<4>::from_data(
+        TensorData::new(xs.clone(), [case.n, case.c, case.h, case.w]),
+        &device,
+    );
+    let gy = Tensor::<4>::from_data(
+        TensorData::new(gys.clone(), [case.n, case.o, ho, wo]),
+        &device,
+    );
     let w = Tensor::<4>::from_data(
         TensorData::new(ws, [case.o, case.c / case.groups, case.k, case.k]),
         &device,
     );
     let got = conv2d_weight_backward(x, w, gy, options(&case));
-    assert_eq!(got.dims(), [case.o, case.c / case.groups, case.k, case.k], "{case:?}");
+    assert_eq!(
+        got.dims(),
+        [case.o, case.c / case.groups, case.k, case.k],
+        "{case:?}"
+    );
     let got: Vec<f32> = got.into_data().try_to_vec::<f32>().expect("f32 gradient");
     let want = reference(&case, &xs, &gys);
     let scale = want.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
@@ -108,7 +119,18 @@ fn check(case: Case) -> f64 {
 
 #[test]
 fn weight_gradient_matches_its_definition() {
-    let base = Case { n: 2, c: 3, h: 9, w: 7, o: 4, k: 3, stride: 1, pad: 1, dilation: 1, groups: 1 };
+    let base = Case {
+        n: 2,
+        c: 3,
+        h: 9,
+        w: 7,
+        o: 4,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        dilation: 1,
+        groups: 1,
+    };
     let cases = [
         base,
         // one image: the output gradient is used in place, not copied
@@ -116,15 +138,43 @@ fn weight_gradient_matches_its_definition() {
         // stride 2 with padding (ResNet's down-sampling convolutions)
         Case { stride: 2, ..base },
         // no padding, dilation 2
-        Case { pad: 0, dilation: 2, h: 11, w: 10, ..base },
+        Case {
+            pad: 0,
+            dilation: 2,
+            h: 11,
+            w: 10,
+            ..base
+        },
         // 1x1 (ResNet's shortcut), stride 2
-        Case { k: 1, pad: 0, stride: 2, ..base },
+        Case {
+            k: 1,
+            pad: 0,
+            stride: 2,
+            ..base
+        },
         // groups
-        Case { c: 4, o: 6, groups: 2, ..base },
+        Case {
+            c: 4,
+            o: 6,
+            groups: 2,
+            ..base
+        },
         // a batch of small maps: several chunks, several accumulators summed in order
-        Case { n: 67, c: 5, h: 4, w: 4, o: 8, ..base },
+        Case {
+            n: 67,
+            c: 5,
+            h: 4,
+            w: 4,
+            o: 8,
+            ..base
+        },
         // a 5x5 kernel wider than the padding on a narrow map
-        Case { k: 5, pad: 2, w: 3, ..base },
+        Case {
+            k: 5,
+            pad: 2,
+            w: 3,
+            ..base
+        },
     ];
     for case in cases {
         let err = check(case);
@@ -136,7 +186,18 @@ fn weight_gradient_matches_its_definition() {
 fn autodiff_uses_the_same_weight_gradient() {
     // Through Burn's autodiff, as training uses it: d/dW Σ (conv(x, W) · g) = the kernel's
     // weight gradient for output gradient g.
-    let case = Case { n: 5, c: 3, h: 8, w: 8, o: 4, k: 3, stride: 1, pad: 1, dilation: 1, groups: 1 };
+    let case = Case {
+        n: 5,
+        c: 3,
+        h: 8,
+        w: 8,
+        o: 4,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        dilation: 1,
+        groups: 1,
+    };
     let device = Device::flex();
     let xs = values(case.n * case.c * case.h * case.w, 4);
     let gys = values(case.n * case.o * case.h * case.w, 5);
@@ -147,7 +208,12 @@ fn autodiff_uses_the_same_weight_gradient() {
         .require_grad();
     let loss = (conv2d(x.autodiff(), w.clone(), None, options(&case)) * g.autodiff()).sum();
     let grads = loss.backward();
-    let got: Vec<f32> = w.grad(&grads).expect("a weight gradient").into_data().try_to_vec::<f32>().expect("f32");
+    let got: Vec<f32> = w
+        .grad(&grads)
+        .expect("a weight gradient")
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32");
     let want = reference(&case, &xs, &gys);
     for (a, b) in got.iter().zip(&want) {
         assert!((f64::from(*a) - b).abs() < 1e-4, "{a} vs {b}");
