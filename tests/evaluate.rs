@@ -442,3 +442,120 @@ fn diffusion_and_le_purify_with_a_model_trained_on_other_images_and_pseudo_label
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("beyond the first 8 per class"), "{stderr}");
 }
+
+/// `evaluate --shard i/n`: each part protects the same training split and trains its share of
+/// the arms; `unlearnable merge` refuses an incomplete or inconsistent set of parts and, once
+/// every part is in, writes the same arms (same order, same numbers, references across parts)
+/// as one unsplit run.
+#[test]
+fn evaluation_parts_merge_into_the_unsplit_report() {
+    if !have_shared(CIFAR) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    cifar_subset(dir.path(), "train", 4);
+    cifar_subset(dir.path(), "test", 2);
+    let evaluate = |report: &std::path::Path, shard: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_unlearnable"));
+        c.args(["evaluate", "--data"]).arg(dir.path()).args([
+            "--method",
+            "em",
+            "--quality",
+            "fast",
+            "--defence",
+            "none",
+            "--defence",
+            "grayscale",
+            "--clean-defence",
+            "grayscale",
+            "--train-per-class",
+            "4",
+            "--test-per-class",
+            "2",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--report",
+        ]);
+        c.arg(report);
+        if let Some(s) = shard {
+            c.args(["--shard", s]);
+        }
+        let o = c.output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let merge = |report: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_unlearnable"))
+            .arg("merge")
+            .arg(report)
+            .output()
+            .unwrap()
+    };
+    let read = |p: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+
+    let whole = dir.path().join("whole");
+    evaluate(&whole, None);
+    let split = dir.path().join("split");
+    evaluate(&split, Some("1/2"));
+    assert!(
+        !split.join("report.json").exists(),
+        "a part writes only its part report"
+    );
+    let part1 = read(split.join("report.shard-1-of-2.json"));
+    assert_eq!(part1["part"]["arm_indices"], serde_json::json!([0, 2]));
+    assert_eq!(part1["part"]["arms_total"], 4);
+    let o = merge(&split);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("2/2 are missing"));
+
+    evaluate(&split, Some("2/2"));
+    let o = merge(&split);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let (a, b) = (
+        read(whole.join("report.json")),
+        read(split.join("report.json")),
+    );
+    assert_eq!(a["protected_fingerprint"], b["protected_fingerprint"]);
+    assert!(b.get("part").is_none());
+    let arms = |r: &serde_json::Value| r["arms"].as_array().unwrap().clone();
+    assert_eq!(arms(&b).len(), 4);
+    for (x, y) in arms(&a).iter().zip(&arms(&b)) {
+        for field in [
+            "name",
+            "defence",
+            "protected",
+            "curve",
+            "final_test_acc",
+            "clean_reference",
+            "gap",
+        ] {
+            assert_eq!(x[field], y[field], "{field} of {}", x["name"]);
+        }
+    }
+    // The protected grayscale arm (part 2) is read against the clean grayscale arm (part 2)
+    // and the undefended one (part 1) against the clean arm (part 1).
+    assert!(arms(&b)[2]["gap"].is_number() && arms(&b)[3]["gap"].is_number());
+    assert!(split.join("report.md").exists() && split.join("accuracy.png").exists());
+
+    // A part made with other settings is refused.
+    let p2 = split.join("report.shard-2-of-2.json");
+    let mut other = read(p2.clone());
+    other["config"]["epochs"] = serde_json::json!(2);
+    std::fs::write(&p2, serde_json::to_vec(&other).unwrap()).unwrap();
+    let o = merge(&split);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("other settings"));
+}

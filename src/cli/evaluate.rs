@@ -105,6 +105,11 @@ pub struct EvaluateArgs {
     /// Round limit of training-based methods.
     #[arg(long)]
     pub rounds: Option<u32>,
+    /// Train only part I of N of the arms (e.g. `--shard 2/4`, one per machine or GPU; every
+    /// part protects the same training split). Each part writes report.shard-I-of-N.json into
+    /// the same --report folder, then `unlearnable merge REPORT` writes the whole report.
+    #[arg(long, value_name = "I/N", conflicts_with = "album")]
+    pub shard: Option<crate::imaging::Shard>,
     /// Folder for report.json, report.md and accuracy.png.
     #[arg(long)]
     pub report: PathBuf,
@@ -197,7 +202,7 @@ pub fn run(args: EvaluateArgs) -> u8 {
         _ => {}
     };
     let result = match &args.data {
-        Some(data) => eval::run(data, &cfg, args.device.into(), &sink, &cancel),
+        Some(data) => eval::run(data, &cfg, args.device.into(), args.shard, &sink, &cancel),
         None => {
             let album = eval::album::AlbumEval {
                 eval: EvalConfig {
@@ -215,6 +220,25 @@ pub fn run(args: EvaluateArgs) -> u8 {
         }
     };
     match result {
+        Ok(report) if report.part.is_some() => {
+            let Some(shard) = args.shard else {
+                return EXIT_FAILURE;
+            };
+            match eval::shard::write_part(&report, &args.report, shard) {
+                Ok(path) => {
+                    eprintln!(
+                        "Part {shard} written to {}; when every part is there: unlearnable merge {}",
+                        path.display(),
+                        args.report.display()
+                    );
+                    EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    EXIT_FAILURE
+                }
+            }
+        }
         Ok(report) => {
             if let Err(e) = report.write(&args.report) {
                 eprintln!("error: {e}");

@@ -43,9 +43,10 @@ pub enum Command {
     Methods,
     /// Measure protection: train fresh classifiers on clean vs protected (and defended) data.
     Evaluate(evaluate::EvaluateArgs),
-    /// Combine the manifests of a run split with `protect --shard i/n` into manifest.json.
+    /// Combine the parts of a run split with `--shard i/n`: the manifests of `protect` into
+    /// manifest.json, or the reports of `evaluate` into report.json/.md/accuracy.png.
     Merge {
-        /// The output folder all parts wrote into.
+        /// The output (protect) or report (evaluate) folder all parts wrote into.
         out: PathBuf,
     },
     /// Open the desktop app, optionally with folders or photos already loaded.
@@ -323,6 +324,22 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Some(Command::Protect(args)) => protect::run(args),
         Some(Command::Evaluate(args)) => evaluate::run(args),
+        Some(Command::Merge { out }) if crate::eval::shard::has_parts(&out) => {
+            match crate::eval::shard::merge(&out) {
+                Ok(report) => {
+                    println!("{}", report.markdown());
+                    eprintln!(
+                        "merged the evaluation parts; reports written to {}",
+                        out.display()
+                    );
+                    EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    EXIT_FAILURE
+                }
+            }
+        }
         Some(Command::Merge { out }) => match crate::job::shard::merge(&out) {
             Ok(run) => {
                 let s = &run.manifest.summary;

@@ -10,7 +10,9 @@ use std::time::Instant;
 
 use image::RgbImage;
 
-use super::{EvalConfig, EvalReport, Visibility, parse_combos, protect_in_memory, run_arms};
+use super::{
+    EvalConfig, EvalReport, Visibility, arm_plan, parse_combos, protect_in_memory, run_arms,
+};
 use crate::cancel::CancelToken;
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::error::EvalError;
@@ -196,7 +198,7 @@ pub fn run_album(
         &test_x,
         &test_y,
         k,
-        (clean_combos, combos),
+        arm_plan(ec, clean_combos, combos),
         ec,
         None,
         &device,
@@ -225,6 +227,8 @@ pub fn run_album(
             cfg.holdout * 100.0
         )),
         seconds: started.elapsed().as_secs_f64(),
+        protected_fingerprint: super::report::fingerprint(&protected),
+        part: None,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod defence;
 pub mod diffusion;
 mod memory;
 pub mod report;
+pub mod shard;
 mod trainer;
 
 use std::path::{Path, PathBuf};
@@ -19,14 +20,14 @@ use serde::{Deserialize, Serialize};
 
 pub use defence::{Defence, combo_name, parse_combo};
 pub use memory::protect_in_memory;
-pub use report::{ArmReport, EvalReport, Visibility};
+pub use report::{ArmReport, EvalReport, ReportPart, Visibility};
 
 use crate::cancel::CancelToken;
 use crate::config::ProtectConfig;
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::error::EvalError;
 use crate::imaging::planar::square_copy;
-use crate::imaging::{Planar, load_photo};
+use crate::imaging::{Planar, Shard, load_photo};
 use crate::model::SurrogateKind;
 use crate::progress::{ProgressEvent, ProgressSink};
 
@@ -229,10 +230,15 @@ fn clean_combo_names(cfg: &EvalConfig) -> Vec<String> {
 }
 
 /// Run the whole experiment.
+///
+/// With `shard` (`evaluate --shard i/n`), every part protects the same training split (the
+/// protection is deterministic) and trains only its share of the arms (arm `j` of the plan goes
+/// to part `j mod n`); [`shard::merge`] combines the parts' reports.
 pub fn run(
     data: &Path,
     cfg: &EvalConfig,
     device: DeviceChoice,
+    shard: Option<Shard>,
     events: &dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Result<EvalReport, EvalError> {
@@ -272,8 +278,23 @@ pub fn run(
         cancel,
     )?;
     let visibility = Visibility::measure(&train.images, &protected);
-    let purifier = train_purifier(data, cfg, &device, events, cancel)?;
-
+    let protected_fingerprint = report::fingerprint(&protected);
+    let plan = arm_plan(cfg, clean_combos, combos);
+    let arms_total = plan.len();
+    let plan: Vec<(usize, PlannedArm)> = plan
+        .into_iter()
+        .enumerate()
+        .filter(|(j, _)| shard.is_none_or(|s| s.contains(*j)))
+        .collect();
+    let needs_purifier = plan
+        .iter()
+        .any(|(_, a)| a.combo.iter().any(Defence::needs_diffusion));
+    let purifier = if needs_purifier {
+        train_purifier(data, cfg, &device, events, cancel)?
+    } else {
+        None
+    };
+    let arm_indices: Vec<usize> = plan.iter().map(|(j, _)| *j).collect();
     let mut arms = run_arms(
         &train.images,
         &protected,
@@ -281,7 +302,7 @@ pub fn run(
         &test.images,
         &test.labels,
         k,
-        (clean_combos, combos),
+        plan.into_iter().map(|(_, a)| a).collect(),
         cfg,
         purifier.as_ref(),
         &device,
@@ -304,6 +325,12 @@ pub fn run(
         arms,
         labels: None,
         seconds: started.elapsed().as_secs_f64(),
+        protected_fingerprint,
+        part: shard.map(|shard| ReportPart {
+            shard,
+            arm_indices,
+            arms_total,
+        }),
     })
 }
 
@@ -383,8 +410,47 @@ fn defend(
     Ok(out)
 }
 
-/// Train the clean arm, one clean arm per clean-defence combination and one protected arm per
-/// defence combination; test on `test`.
+/// One classifier to train: its name, the defences applied to its training images, and
+/// whether they are the protected ones.
+struct PlannedArm {
+    name: String,
+    combo: Vec<Defence>,
+    protected: bool,
+}
+
+/// Every arm of a run, in report order: the clean arm, one clean arm per clean-defence
+/// combination, one protected arm per defence combination.
+fn arm_plan(
+    cfg: &EvalConfig,
+    clean_combos: Vec<Vec<Defence>>,
+    combos: Vec<Vec<Defence>>,
+) -> Vec<PlannedArm> {
+    let mut plan = Vec::new();
+    if cfg.clean_arm {
+        plan.push(PlannedArm {
+            name: "clean".into(),
+            combo: Vec::new(),
+            protected: false,
+        });
+    }
+    for combo in clean_combos.into_iter().filter(|c| !c.is_empty()) {
+        plan.push(PlannedArm {
+            name: format!("clean + {}", combo_name(&combo)),
+            combo,
+            protected: false,
+        });
+    }
+    for combo in combos {
+        plan.push(PlannedArm {
+            name: format!("{} + {}", cfg.protect.method.id(), combo_name(&combo)),
+            combo,
+            protected: true,
+        });
+    }
+    plan
+}
+
+/// Train the planned arms ([`arm_plan`]) and test each on `test`.
 #[allow(clippy::too_many_arguments)]
 fn run_arms(
     clean: &[RgbImage],
@@ -393,7 +459,7 @@ fn run_arms(
     test: &[RgbImage],
     test_labels: &[usize],
     k: usize,
-    (clean_combos, combos): (Vec<Vec<Defence>>, Vec<Vec<Defence>>),
+    plan: Vec<PlannedArm>,
     cfg: &EvalConfig,
     purifier: Option<&diffusion::Purifier>,
     device: &ComputeDevice,
@@ -422,21 +488,12 @@ fn run_arms(
         None => test.iter().map(Planar::from_rgb8).collect(),
     };
     let mut arms = Vec::new();
-    let mut plan: Vec<(String, Vec<Defence>, bool)> = Vec::new();
-    if cfg.clean_arm {
-        plan.push(("clean".into(), Vec::new(), false));
-    }
-    for combo in clean_combos.into_iter().filter(|c| !c.is_empty()) {
-        plan.push((format!("clean + {}", combo_name(&combo)), combo, false));
-    }
-    for combo in combos {
-        plan.push((
-            format!("{} + {}", cfg.protect.method.id(), combo_name(&combo)),
-            combo,
-            true,
-        ));
-    }
-    for (name, combo, is_protected) in plan {
+    for PlannedArm {
+        name,
+        combo,
+        protected: is_protected,
+    } in plan
+    {
         let source = if is_protected { protected } else { clean };
         let defended = defend(source, &combo, purifier, cfg.seed, cancel)?;
         let training = trainer::TrainingDefences {

@@ -4,14 +4,14 @@ use std::path::Path;
 
 use image::RgbImage;
 use plotters::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::EvalConfig;
 use crate::error::EvalError;
-use crate::imaging::write_atomically;
+use crate::imaging::{Shard, write_atomically};
 
 /// How visible the protection is on the training images (at the size it was protected at).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Visibility {
     /// Mean PSNR (dB).
     pub psnr_mean: f64,
@@ -69,7 +69,7 @@ impl Visibility {
 }
 
 /// One trained classifier.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ArmReport {
     /// `clean`, or `<method> + <defence>`.
     pub name: String,
@@ -122,7 +122,7 @@ pub fn link_references(arms: &mut [ArmReport]) {
 }
 
 /// The whole evaluation.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
     /// `unlearnable <version>`.
     pub app: String,
@@ -149,6 +149,41 @@ pub struct EvalReport {
     pub labels: Option<String>,
     /// Wall-clock seconds.
     pub seconds: f64,
+    /// FNV-1a (64 bit) of the protected training images' pixels, in hex: the parts of a split
+    /// run must have trained on the same protected images.
+    #[serde(default)]
+    pub protected_fingerprint: String,
+    /// A part of a split run (`evaluate --shard i/n`) before `unlearnable merge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<ReportPart>,
+}
+
+/// Which arms of the whole run a part trained.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportPart {
+    /// This part.
+    pub shard: Shard,
+    /// Position of each of this part's arms in the whole run's list (same order as `arms`).
+    pub arm_indices: Vec<usize>,
+    /// Arms of the whole run.
+    pub arms_total: usize,
+}
+
+/// FNV-1a (64 bit) over each image's size and pixels, as 16 hex digits.
+pub fn fingerprint(images: &[RgbImage]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for img in images {
+        eat(&img.width().to_le_bytes());
+        eat(&img.height().to_le_bytes());
+        eat(img.as_raw());
+    }
+    format!("{h:016x}")
 }
 
 impl EvalReport {

@@ -1,0 +1,169 @@
+//! Splitting an evaluation across machines: each part (`evaluate --shard i/n`) protects the same
+//! training split, trains its share of the arms and writes `report.shard-I-of-N.json` into the
+//! common report folder; [`merge`] checks that every part is there, made with the same settings
+//! from the same protected images, and writes the whole run's `report.json`, `report.md` and
+//! `accuracy.png`.
+
+use std::path::{Path, PathBuf};
+
+use super::report::{EvalReport, link_references};
+use crate::error::EvalError;
+use crate::imaging::{Shard, write_atomically};
+
+/// The report of one part.
+pub fn part_path(report_dir: &Path, shard: Shard) -> PathBuf {
+    report_dir.join(format!(
+        "report.shard-{}-of-{}.json",
+        shard.index, shard.count
+    ))
+}
+
+/// Write one part's report (JSON only: the readable report is the merged one).
+pub fn write_part(
+    report: &EvalReport,
+    report_dir: &Path,
+    shard: Shard,
+) -> Result<PathBuf, EvalError> {
+    std::fs::create_dir_all(report_dir)
+        .map_err(|e| EvalError::Data(format!("cannot create {}: {e}", report_dir.display())))?;
+    let path = part_path(report_dir, shard);
+    let json = serde_json::to_vec_pretty(report).map_err(|e| EvalError::Data(e.to_string()))?;
+    write_atomically(&path, &json, true)?;
+    Ok(path)
+}
+
+/// Whether `report_dir` holds parts of a split evaluation.
+pub fn has_parts(report_dir: &Path) -> bool {
+    std::fs::read_dir(report_dir).is_ok_and(|listing| {
+        listing
+            .flatten()
+            .any(|e| e.file_name().to_str().and_then(parse_name).is_some())
+    })
+}
+
+fn parse_name(name: &str) -> Option<Shard> {
+    let rest = name.strip_prefix("report.shard-")?.strip_suffix(".json")?;
+    let (i, n) = rest.split_once("-of-")?;
+    format!("{i}/{n}").parse().ok()
+}
+
+/// Combine the part reports in `report_dir` into the whole run's report, written next to them.
+pub fn merge(report_dir: &Path) -> Result<EvalReport, EvalError> {
+    let fail = |why: String| {
+        EvalError::Data(format!(
+            "cannot merge the evaluation parts in {}: {why}",
+            report_dir.display()
+        ))
+    };
+    let listing = std::fs::read_dir(report_dir).map_err(|e| fail(e.to_string()))?;
+    let mut files: Vec<(Shard, PathBuf)> = listing
+        .flatten()
+        .filter_map(|e| Some((parse_name(e.file_name().to_str()?)?, e.path())))
+        .collect();
+    files.sort_by_key(|(s, _)| s.index);
+    let Some(count) = files.first().map(|(s, _)| s.count) else {
+        return Err(fail(
+            "there are no part reports (report.shard-I-of-N.json)".into(),
+        ));
+    };
+    if files.iter().any(|(s, _)| s.count != count) {
+        return Err(fail(
+            "it holds parts of splits into different numbers of parts".into(),
+        ));
+    }
+    let missing: Vec<String> = (1..=count)
+        .filter(|i| !files.iter().any(|(s, _)| s.index == *i))
+        .map(|i| format!("{i}/{count}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(fail(format!("part(s) {} are missing", missing.join(", "))));
+    }
+    let mut parts = Vec::new();
+    for (_, path) in &files {
+        let bytes = std::fs::read(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+        let r: EvalReport = serde_json::from_slice(&bytes).map_err(|e| {
+            fail(format!(
+                "{} is not an evaluation report ({e})",
+                path.display()
+            ))
+        })?;
+        parts.push(r);
+    }
+    let first = parts[0].clone();
+    let Some(total) = first.part.as_ref().map(|p| p.arms_total) else {
+        return Err(fail("part 1 does not say which arms it trained".into()));
+    };
+    let mut slots: Vec<Option<super::ArmReport>> = vec![None; total];
+    for (r, (shard, _)) in parts.iter().zip(&files) {
+        let same = r.config == first.config
+            && r.data == first.data
+            && r.classes == first.classes
+            && r.train_images == first.train_images
+            && r.test_images == first.test_images;
+        if !same {
+            return Err(fail(format!(
+                "part {shard} was run with other settings or data than part 1/{count}"
+            )));
+        }
+        if r.protected_fingerprint != first.protected_fingerprint {
+            return Err(fail(format!(
+                "part {shard} trained on other protected images than part 1/{count} (another \
+                 kind of device protects with slightly different pixels: run every part on the \
+                 same kind)"
+            )));
+        }
+        let Some(part) = &r.part else {
+            return Err(fail(format!(
+                "part {shard} does not say which arms it trained"
+            )));
+        };
+        if part.arms_total != total || part.arm_indices.len() != r.arms.len() {
+            return Err(fail(format!("part {shard} lists its arms inconsistently")));
+        }
+        for (&j, arm) in part.arm_indices.iter().zip(&r.arms) {
+            match slots.get_mut(j) {
+                Some(slot @ None) => *slot = Some(arm.clone()),
+                _ => {
+                    return Err(fail(format!(
+                        "arm {} is listed twice or out of range",
+                        j + 1
+                    )));
+                }
+            }
+        }
+    }
+    let missing: Vec<String> = slots
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.is_none())
+        .map(|(j, _)| (j + 1).to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(fail(format!(
+            "arm(s) {} were not trained by any part",
+            missing.join(", ")
+        )));
+    }
+    let mut arms: Vec<_> = slots.into_iter().flatten().collect();
+    // A part could not see the clean reference another part trained.
+    for a in &mut arms {
+        a.clean_reference = None;
+        a.gap = None;
+    }
+    link_references(&mut arms);
+    let mut devices: Vec<String> = Vec::new();
+    for r in &parts {
+        if !devices.contains(&r.device) {
+            devices.push(r.device.clone());
+        }
+    }
+    let merged = EvalReport {
+        arms,
+        device: devices.join("; "),
+        seconds: parts.iter().map(|r| r.seconds).fold(0.0, f64::max),
+        part: None,
+        ..first
+    };
+    merged.write(report_dir)?;
+    Ok(merged)
+}
