@@ -1,7 +1,9 @@
 //! The CPU kernel we carry a patch for (`vendor/burn-flex`, PATCHES.md) computes what its
 //! definition says: the weight gradient of a 2D convolution, against a plain f64 sum over
 //! every (image, output position), for the shapes our networks use and the options they do not
-//! (stride, dilation, groups, batches that span several chunks and accumulators).
+//! (stride, dilation, groups, asymmetric padding, batches that span several chunks and
+//! accumulators); and the input gradient (Burn's default, a transposed convolution) for the
+//! same cases, since a patch to it was tried (BENCHMARKS.md).
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -19,7 +21,9 @@ struct Case {
     o: usize,
     k: usize,
     stride: usize,
+    /// Padding before (top, left) and after (bottom, right).
     pad: usize,
+    pad_end: usize,
     dilation: usize,
     groups: usize,
 }
@@ -30,7 +34,7 @@ fn values(len: usize, seed: u64) -> Vec<f32> {
 }
 
 fn out_size(len: usize, case: &Case) -> usize {
-    (len + 2 * case.pad - case.dilation * (case.k - 1) - 1) / case.stride + 1
+    (len + case.pad + case.pad_end - case.dilation * (case.k - 1) - 1) / case.stride + 1
 }
 
 /// `dW[o, cg, i, j] = Σ gy[n, o, y, x] · x[n, g·Cg + cg, y·s + i·d − p, x·s + j·d − p]`, in f64.
@@ -75,9 +79,9 @@ fn reference(case: &Case, x: &[f32], gy: &[f32]) -> Vec<f64> {
 }
 
 fn options(case: &Case) -> ConvOptions<2> {
-    ConvOptions::new(
+    ConvOptions::new_with_padding(
         [case.stride; 2],
-        [case.pad; 2],
+        [(case.pad, case.pad_end); 2],
         [case.dilation; 2],
         case.groups,
     )
@@ -117,8 +121,8 @@ fn check(case: Case) -> f64 {
         .fold(0.0, f64::max)
 }
 
-#[test]
-fn weight_gradient_matches_its_definition() {
+/// The shapes of our networks and the options they do not use.
+fn cases() -> Vec<Case> {
     let base = Case {
         n: 2,
         c: 3,
@@ -128,10 +132,11 @@ fn weight_gradient_matches_its_definition() {
         k: 3,
         stride: 1,
         pad: 1,
+        pad_end: 1,
         dilation: 1,
         groups: 1,
     };
-    let cases = [
+    vec![
         base,
         // one image: the output gradient is used in place, not copied
         Case { n: 1, ..base },
@@ -140,6 +145,7 @@ fn weight_gradient_matches_its_definition() {
         // no padding, dilation 2
         Case {
             pad: 0,
+            pad_end: 0,
             dilation: 2,
             h: 11,
             w: 10,
@@ -149,6 +155,7 @@ fn weight_gradient_matches_its_definition() {
         Case {
             k: 1,
             pad: 0,
+            pad_end: 0,
             stride: 2,
             ..base
         },
@@ -172,12 +179,112 @@ fn weight_gradient_matches_its_definition() {
         Case {
             k: 5,
             pad: 2,
+            pad_end: 2,
             w: 3,
             ..base
         },
-    ];
-    for case in cases {
+        // asymmetric padding ("same" for an even kernel), stride 1 and 2
+        Case {
+            k: 4,
+            pad: 2,
+            pad_end: 1,
+            ..base
+        },
+        Case {
+            pad: 0,
+            pad_end: 1,
+            stride: 2,
+            ..base
+        },
+    ]
+}
+
+#[test]
+fn weight_gradient_matches_its_definition() {
+    for case in cases() {
         let err = check(case);
+        assert!(err < 1e-5, "{case:?}: relative error {err:e}");
+    }
+}
+
+/// `dx[n, c, iy, ix] = Σ gy[n, o, y, x] · w[o, c − g·Cg, i, j]` over the output positions that
+/// read `(iy, ix)`, in f64.
+fn reference_dx(case: &Case, w: &[f32], gy: &[f32]) -> Vec<f64> {
+    let (ho, wo) = (out_size(case.h, case), out_size(case.w, case));
+    let cg = case.c / case.groups;
+    let og = case.o / case.groups;
+    let mut dx = vec![0.0f64; case.n * case.c * case.h * case.w];
+    for n in 0..case.n {
+        for o in 0..case.o {
+            let g = o / og;
+            for c in 0..cg {
+                for i in 0..case.k {
+                    for j in 0..case.k {
+                        let wv = f64::from(w[((o * cg + c) * case.k + i) * case.k + j]);
+                        for y in 0..ho {
+                            let iy =
+                                (y * case.stride + i * case.dilation) as isize - case.pad as isize;
+                            if iy < 0 || iy >= case.h as isize {
+                                continue;
+                            }
+                            for xo in 0..wo {
+                                let ix = (xo * case.stride + j * case.dilation) as isize
+                                    - case.pad as isize;
+                                if ix < 0 || ix >= case.w as isize {
+                                    continue;
+                                }
+                                let gv = f64::from(gy[((n * case.o + o) * ho + y) * wo + xo]);
+                                dx[((n * case.c + g * cg + c) * case.h + iy as usize) * case.w
+                                    + ix as usize] += gv * wv;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    dx
+}
+
+#[test]
+fn input_gradient_matches_its_definition() {
+    // Through Burn's autodiff, as the δ-step uses it: d/dx Σ (conv(x, W) · g).
+    let device = Device::flex();
+    for case in cases() {
+        let (ho, wo) = (out_size(case.h, &case), out_size(case.w, &case));
+        let xs = values(case.n * case.c * case.h * case.w, 7);
+        let gys = values(case.n * case.o * ho * wo, 8);
+        let ws = values(case.o * (case.c / case.groups) * case.k * case.k, 9);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(xs, [case.n, case.c, case.h, case.w]),
+            &device,
+        )
+        .autodiff()
+        .require_grad();
+        let g = Tensor::<4>::from_data(
+            TensorData::new(gys.clone(), [case.n, case.o, ho, wo]),
+            &device,
+        );
+        let w = Tensor::<4>::from_data(
+            TensorData::new(ws.clone(), [case.o, case.c / case.groups, case.k, case.k]),
+            &device,
+        );
+        let loss = (conv2d(x.clone(), w.autodiff(), None, options(&case)) * g.autodiff()).sum();
+        let grads = loss.backward();
+        let got: Vec<f32> = x
+            .grad(&grads)
+            .expect("an input gradient")
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        let want = reference_dx(&case, &ws, &gys);
+        assert_eq!(got.len(), want.len(), "{case:?}");
+        let scale = want.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
+        let err = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (f64::from(*a) - b).abs() / scale)
+            .fold(0.0, f64::max);
         assert!(err < 1e-5, "{case:?}: relative error {err:e}");
     }
 }
@@ -195,6 +302,7 @@ fn autodiff_uses_the_same_weight_gradient() {
         k: 3,
         stride: 1,
         pad: 1,
+        pad_end: 1,
         dilation: 1,
         groups: 1,
     };
