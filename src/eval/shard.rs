@@ -34,17 +34,7 @@ pub fn write_part(
 
 /// Whether `report_dir` holds parts of a split evaluation.
 pub fn has_parts(report_dir: &Path) -> bool {
-    std::fs::read_dir(report_dir).is_ok_and(|listing| {
-        listing
-            .flatten()
-            .any(|e| e.file_name().to_str().and_then(parse_name).is_some())
-    })
-}
-
-fn parse_name(name: &str) -> Option<Shard> {
-    let rest = name.strip_prefix("report.shard-")?.strip_suffix(".json")?;
-    let (i, n) = rest.split_once("-of-")?;
-    format!("{i}/{n}").parse().ok()
+    crate::job::shard::has_parts(report_dir, "report")
 }
 
 /// Combine the part reports in `report_dir` into the whole run's report, written next to them.
@@ -55,29 +45,8 @@ pub fn merge(report_dir: &Path) -> Result<EvalReport, EvalError> {
             report_dir.display()
         ))
     };
-    let listing = std::fs::read_dir(report_dir).map_err(|e| fail(e.to_string()))?;
-    let mut files: Vec<(Shard, PathBuf)> = listing
-        .flatten()
-        .filter_map(|e| Some((parse_name(e.file_name().to_str()?)?, e.path())))
-        .collect();
-    files.sort_by_key(|(s, _)| s.index);
-    let Some(count) = files.first().map(|(s, _)| s.count) else {
-        return Err(fail(
-            "there are no part reports (report.shard-I-of-N.json)".into(),
-        ));
-    };
-    if files.iter().any(|(s, _)| s.count != count) {
-        return Err(fail(
-            "it holds parts of splits into different numbers of parts".into(),
-        ));
-    }
-    let missing: Vec<String> = (1..=count)
-        .filter(|i| !files.iter().any(|(s, _)| s.index == *i))
-        .map(|i| format!("{i}/{count}"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(fail(format!("part(s) {} are missing", missing.join(", "))));
-    }
+    let files = crate::job::shard::find_parts(report_dir, "report").map_err(fail)?;
+    let count = files.len();
     let mut parts = Vec::new();
     for (_, path) in &files {
         let bytes = std::fs::read(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;

@@ -17,12 +17,50 @@ pub fn manifest_path(out_dir: &Path, shard: Shard) -> PathBuf {
     ))
 }
 
-fn parse_name(name: &str) -> Option<Shard> {
+fn parse_name(name: &str, prefix: &str) -> Option<Shard> {
     let rest = name
-        .strip_prefix("manifest.shard-")?
+        .strip_prefix(prefix)?
+        .strip_prefix(".shard-")?
         .strip_suffix(".json")?;
     let (i, n) = rest.split_once("-of-")?;
     format!("{i}/{n}").parse().ok()
+}
+
+/// The parts `PREFIX.shard-I-of-N.json` in `dir`, in order: every part of one split, or why not
+/// (none there, parts of different splits, parts missing).
+pub fn find_parts(dir: &Path, prefix: &str) -> Result<Vec<(Shard, PathBuf)>, String> {
+    let listing = std::fs::read_dir(dir).map_err(|e| e.to_string())?;
+    let mut parts: Vec<(Shard, PathBuf)> = listing
+        .flatten()
+        .filter_map(|e| Some((parse_name(e.file_name().to_str()?, prefix)?, e.path())))
+        .collect();
+    parts.sort_by_key(|(s, _)| s.index);
+    let Some(count) = parts.first().map(|(s, _)| s.count) else {
+        return Err(format!("there are no parts ({prefix}.shard-I-of-N.json)"));
+    };
+    if parts.iter().any(|(s, _)| s.count != count) {
+        return Err("it holds parts of splits into different numbers of parts".into());
+    }
+    let missing: Vec<String> = (1..=count)
+        .filter(|i| !parts.iter().any(|(s, _)| s.index == *i))
+        .map(|i| format!("{i}/{count}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!("part(s) {} are missing", missing.join(", ")));
+    }
+    Ok(parts)
+}
+
+/// Whether `dir` holds any part `PREFIX.shard-I-of-N.json`.
+pub fn has_parts(dir: &Path, prefix: &str) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|listing| {
+        listing.flatten().any(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| parse_name(n, prefix))
+                .is_some()
+        })
+    })
 }
 
 /// Combine the part manifests in `out_dir` into `out_dir/manifest.json`. Every part of one
@@ -32,32 +70,8 @@ pub fn merge(out_dir: &Path) -> Result<RunSummary, JobError> {
         folder: out_dir.to_path_buf(),
         why,
     };
-    let listing = std::fs::read_dir(out_dir).map_err(|e| fail(e.to_string()))?;
-    let mut parts: Vec<(Shard, PathBuf)> = listing
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name();
-            Some((parse_name(name.to_str()?)?, e.path()))
-        })
-        .collect();
-    parts.sort_by_key(|(s, _)| s.index);
-    let Some(count) = parts.first().map(|(s, _)| s.count) else {
-        return Err(fail(
-            "there are no part manifests (manifest.shard-I-of-N.json)".into(),
-        ));
-    };
-    if parts.iter().any(|(s, _)| s.count != count) {
-        return Err(fail(
-            "it holds parts of splits into different numbers of parts".into(),
-        ));
-    }
-    let missing: Vec<String> = (1..=count)
-        .filter(|i| !parts.iter().any(|(s, _)| s.index == *i))
-        .map(|i| format!("{i}/{count}"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(fail(format!("part(s) {} are missing", missing.join(", "))));
-    }
+    let parts = find_parts(out_dir, "manifest").map_err(fail)?;
+    let count = parts.len();
     let mut manifests = Vec::new();
     for (shard, path) in &parts {
         let bytes = std::fs::read(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
