@@ -446,6 +446,24 @@ fn conv_transpose3d_impl<
                                         } else {
                                             (iw_start, iw_end)
                                         };
+                                        if stride_w == 1 {
+                                            // unlearnable's patch (PATCHES.md): a slice add
+                                            // the compiler vectorises; same additions, same
+                                            // order per element.
+                                            if iw_start >= iw_end {
+                                                continue;
+                                            }
+                                            let len = iw_end - iw_start;
+                                            let ow = iw_start + kw * dilation_w - pad_w;
+                                            let s = in_h_base + iw_start - tile_start;
+                                            let out_row = &mut channel_output
+                                                [out_ch_base + out_h_base + ow..][..len];
+                                            let col_row = &columns[col_base + s..][..len];
+                                            for (o, v) in out_row.iter_mut().zip(col_row) {
+                                                *o = T::add(*o, *v);
+                                            }
+                                            continue;
+                                        }
                                         for iw in iw_start..iw_end {
                                             let ow = iw * stride_w + kw * dilation_w - pad_w;
                                             let s = in_h_base + iw - tile_start;
