@@ -30,10 +30,7 @@ impl egui::DroppedFile for Dropped {
 }
 
 fn harness() -> Harness<'static, App> {
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .wgpu()
-        .build_eframe(|cc| App::new(cc, Vec::new()))
+    harness_with(egui_kittest::wgpu::default_wgpu_setup())
 }
 
 /// The app on wgpu's OpenGL backend, which eframe uses where there is no Vulkan driver.
@@ -42,6 +39,10 @@ fn harness_on_gl() -> Harness<'static, App> {
     if let eframe::egui_wgpu::WgpuSetup::CreateNew(create) = &mut setup {
         create.instance_descriptor.backends = eframe::egui_wgpu::wgpu::Backends::GL;
     }
+    harness_with(setup)
+}
+
+fn harness_with(setup: eframe::egui_wgpu::WgpuSetup) -> Harness<'static, App> {
     Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
         .wgpu_setup(setup)

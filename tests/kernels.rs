@@ -37,44 +37,49 @@ fn out_size(len: usize, case: &Case) -> usize {
     (len + case.pad + case.pad_end - case.dilation * (case.k - 1) - 1) / case.stride + 1
 }
 
-/// `dW[o, cg, i, j] = Σ gy[n, o, y, x] · x[n, g·Cg + cg, y·s + i·d − p, x·s + j·d − p]`, in f64.
-fn reference(case: &Case, x: &[f32], gy: &[f32]) -> Vec<f64> {
+/// Every tap of the convolution: `f(x index, output-gradient index, weight index)` once for each
+/// (image, output channel, input channel of its group, kernel position, output position) that
+/// reads an input pixel inside the image (padding reads zero and is skipped).
+fn for_each_tap(case: &Case, mut f: impl FnMut(usize, usize, usize)) {
     let (ho, wo) = (out_size(case.h, case), out_size(case.w, case));
     let cg = case.c / case.groups;
     let og = case.o / case.groups;
-    let mut dw = vec![0.0f64; case.o * cg * case.k * case.k];
+    let inside = |out: usize, tap: usize, len: usize| {
+        let v = (out * case.stride + tap * case.dilation) as isize - case.pad as isize;
+        (0..len as isize).contains(&v).then_some(v as usize)
+    };
     for n in 0..case.n {
         for o in 0..case.o {
-            let g = o / og;
             for c in 0..cg {
-                let ci = g * cg + c;
+                let ci = (o / og) * cg + c;
                 for i in 0..case.k {
                     for j in 0..case.k {
-                        let mut s = 0.0f64;
+                        let wi = ((o * cg + c) * case.k + i) * case.k + j;
                         for y in 0..ho {
-                            let iy =
-                                (y * case.stride + i * case.dilation) as isize - case.pad as isize;
-                            if iy < 0 || iy >= case.h as isize {
+                            let Some(iy) = inside(y, i, case.h) else {
                                 continue;
-                            }
+                            };
                             for xo in 0..wo {
-                                let ix = (xo * case.stride + j * case.dilation) as isize
-                                    - case.pad as isize;
-                                if ix < 0 || ix >= case.w as isize {
+                                let Some(ix) = inside(xo, j, case.w) else {
                                     continue;
-                                }
-                                let xv = x[((n * case.c + ci) * case.h + iy as usize) * case.w
-                                    + ix as usize];
-                                let gv = gy[((n * case.o + o) * ho + y) * wo + xo];
-                                s += f64::from(xv) * f64::from(gv);
+                                };
+                                let xi = ((n * case.c + ci) * case.h + iy) * case.w + ix;
+                                f(xi, ((n * case.o + o) * ho + y) * wo + xo, wi);
                             }
                         }
-                        dw[((o * cg + c) * case.k + i) * case.k + j] += s;
                     }
                 }
             }
         }
     }
+}
+
+/// `dW[o, cg, i, j] = Σ gy[n, o, y, x] · x[n, g·Cg + cg, y·s + i·d − p, x·s + j·d − p]`, in f64.
+fn reference(case: &Case, x: &[f32], gy: &[f32]) -> Vec<f64> {
+    let mut dw = vec![0.0f64; case.o * (case.c / case.groups) * case.k * case.k];
+    for_each_tap(case, |xi, gi, wi| {
+        dw[wi] += f64::from(x[xi]) * f64::from(gy[gi]);
+    });
     dw
 }
 
@@ -210,39 +215,10 @@ fn weight_gradient_matches_its_definition() {
 /// `dx[n, c, iy, ix] = Σ gy[n, o, y, x] · w[o, c − g·Cg, i, j]` over the output positions that
 /// read `(iy, ix)`, in f64.
 fn reference_dx(case: &Case, w: &[f32], gy: &[f32]) -> Vec<f64> {
-    let (ho, wo) = (out_size(case.h, case), out_size(case.w, case));
-    let cg = case.c / case.groups;
-    let og = case.o / case.groups;
     let mut dx = vec![0.0f64; case.n * case.c * case.h * case.w];
-    for n in 0..case.n {
-        for o in 0..case.o {
-            let g = o / og;
-            for c in 0..cg {
-                for i in 0..case.k {
-                    for j in 0..case.k {
-                        let wv = f64::from(w[((o * cg + c) * case.k + i) * case.k + j]);
-                        for y in 0..ho {
-                            let iy =
-                                (y * case.stride + i * case.dilation) as isize - case.pad as isize;
-                            if iy < 0 || iy >= case.h as isize {
-                                continue;
-                            }
-                            for xo in 0..wo {
-                                let ix = (xo * case.stride + j * case.dilation) as isize
-                                    - case.pad as isize;
-                                if ix < 0 || ix >= case.w as isize {
-                                    continue;
-                                }
-                                let gv = f64::from(gy[((n * case.o + o) * ho + y) * wo + xo]);
-                                dx[((n * case.c + g * cg + c) * case.h + iy as usize) * case.w
-                                    + ix as usize] += gv * wv;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    for_each_tap(case, |xi, gi, wi| {
+        dx[xi] += f64::from(gy[gi]) * f64::from(w[wi]);
+    });
     dx
 }
 

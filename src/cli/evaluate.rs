@@ -220,10 +220,7 @@ pub fn run(args: EvaluateArgs) -> u8 {
         }
     };
     match result {
-        Ok(report) if report.part.is_some() => {
-            let Some(shard) = args.shard else {
-                return EXIT_FAILURE;
-            };
+        Ok(report) if let Some(shard) = args.shard => {
             match eval::shard::write_part(&report, &args.report, shard) {
                 Ok(path) => {
                     eprintln!(

@@ -250,13 +250,21 @@ impl EvalReport {
 
     /// Write `report.json`, `report.md` and `accuracy.png` into `dir`.
     pub fn write(&self, dir: &Path) -> Result<(), EvalError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| EvalError::Data(format!("cannot create {}: {e}", dir.display())))?;
-        let json = serde_json::to_vec_pretty(self).map_err(|e| EvalError::Data(e.to_string()))?;
-        write_atomically(&dir.join("report.json"), &json, true)?;
+        self.write_json(&dir.join("report.json"))?;
         write_atomically(&dir.join("report.md"), self.markdown().as_bytes(), true)?;
         let png = plot(&self.arms).map_err(EvalError::Data)?;
         write_atomically(&dir.join("accuracy.png"), &png, true)?;
+        Ok(())
+    }
+
+    /// Write the report as JSON to `path` (atomically), creating its folder.
+    pub fn write_json(&self, path: &Path) -> Result<(), EvalError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| EvalError::Data(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let json = serde_json::to_vec_pretty(self).map_err(|e| EvalError::Data(e.to_string()))?;
+        write_atomically(path, &json, true)?;
         Ok(())
     }
 }

@@ -8,15 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::report::{EvalReport, link_references};
 use crate::error::EvalError;
-use crate::imaging::{Shard, write_atomically};
-
-/// The report of one part.
-pub fn part_path(report_dir: &Path, shard: Shard) -> PathBuf {
-    report_dir.join(format!(
-        "report.shard-{}-of-{}.json",
-        shard.index, shard.count
-    ))
-}
+use crate::imaging::Shard;
 
 /// Write one part's report (JSON only: the readable report is the merged one).
 pub fn write_part(
@@ -24,11 +16,8 @@ pub fn write_part(
     report_dir: &Path,
     shard: Shard,
 ) -> Result<PathBuf, EvalError> {
-    std::fs::create_dir_all(report_dir)
-        .map_err(|e| EvalError::Data(format!("cannot create {}: {e}", report_dir.display())))?;
-    let path = part_path(report_dir, shard);
-    let json = serde_json::to_vec_pretty(report).map_err(|e| EvalError::Data(e.to_string()))?;
-    write_atomically(&path, &json, true)?;
+    let path = crate::job::shard::part_path(report_dir, "report", shard);
+    report.write_json(&path)?;
     Ok(path)
 }
 

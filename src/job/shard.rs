@@ -11,8 +11,13 @@ use crate::manifest::Manifest;
 
 /// The manifest of one part.
 pub fn manifest_path(out_dir: &Path, shard: Shard) -> PathBuf {
-    out_dir.join(format!(
-        "manifest.shard-{}-of-{}.json",
+    part_path(out_dir, "manifest", shard)
+}
+
+/// `dir/PREFIX.shard-I-of-N.json`: where part `shard` of a split writes its record.
+pub fn part_path(dir: &Path, prefix: &str, shard: Shard) -> PathBuf {
+    dir.join(format!(
+        "{prefix}.shard-{}-of-{}.json",
         shard.index, shard.count
     ))
 }
