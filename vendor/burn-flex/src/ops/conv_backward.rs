@@ -184,8 +184,9 @@ where
     let partials: Vec<Vec<T>> = (0..tasks).map(|t| run_task(t, false)).collect();
     let sum = sum_in_order(partials, zero);
     // The accumulators hold each group's block column-major ([rows_g][og]): the `gemm` crate
-    // runs this shape ~3× faster into a column-major destination (measured: 58 → 173 GFLOP/s
-    // for O = 64, C·kh·kw = 576, K = 1024 on one AVX-512 core). Transpose once at the end.
+    // runs this shape ~3× faster into a column-major destination (61 → 192 GFLOP/s for O = 64,
+    // C·kh·kw = 576, K = 1024 on one AVX-512 core: unlearnable's scripts/bench-gemm-layouts.sh).
+    // Transpose once at the end.
     let og = d.o / d.groups;
     let rows_g = cg * d.kh * d.kw;
     let mut out = vec![zero; out_len];

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The `gemm` crate (burn-flex's GEMM, 0.19.0, AVX-512 kernels on) on the shapes of the conv2d
+# weight gradient, with the destination row-major vs column-major: why the carried burn-flex
+# patch accumulates column-major (vendor/burn-flex/PATCHES.md). One thread, GFLOP/s.
+# Builds a throwaway crate under ${TMPDIR:-/tmp}; needs crates.io (or a warm cargo cache).
+# Usage: scripts/bench-gemm-layouts.sh
+set -euo pipefail
+dir="${TMPDIR:-/tmp}/unlearnable-gemm-layouts"
+mkdir -p "$dir/src"
+cat > "$dir/Cargo.toml" <<'TOML'
+[package]
+name = "gemm-layouts"
+version = "0.1.0"
+edition = "2021"
+[dependencies]
+gemm = { version = "=0.19.0", default-features = false, features = ["std", "x86-v4"] }
+TOML
+cat > "$dir/src/main.rs" <<'RS'
+use std::time::Instant;
+/// dst[m,n] = lhs[m,k] · rhs[k,n] with the given (column, row) strides, timed.
+fn run(name: &str, (m, n, k): (usize, usize, usize), dst: (isize, isize), lhs: (isize, isize), rhs: (isize, isize)) {
+    let a = vec![1.0f32; m * k];
+    let b = vec![0.5f32; k * n];
+    let mut c = vec![0.0f32; m * n];
+    let mut go = |reps: usize| {
+        let t = Instant::now();
+        for _ in 0..reps {
+            // SAFETY: every stride pair addresses exactly its buffer's m·k, k·n or m·n elements.
+            unsafe {
+                gemm::gemm(m, n, k, c.as_mut_ptr(), dst.0, dst.1, false, a.as_ptr(), lhs.0, lhs.1,
+                    b.as_ptr(), rhs.0, rhs.1, 0.0f32, 1.0f32, false, false, false, gemm::Parallelism::None);
+            }
+        }
+        t.elapsed().as_secs_f64() / reps as f64
+    };
+    go(20);
+    let s = go(200);
+    println!("{name:58} {:6.1} GFLOP/s", 2.0 * (m * n * k) as f64 / s / 1e9);
+}
+fn main() {
+    // dW[O, C·kh·kw] += GY[O, K] · COL[C·kh·kw, K]ᵀ; GY stored [O][K], COL stored [C·kh·kw][K].
+    for (o, r, d) in [(64, 576, 1024), (512, 4608, 256)] {
+        let (oi, ri, di) = (o as isize, r as isize, d as isize);
+        run(&format!("O={o} C*k*k={r} K={d}, dst row-major [O][C*k*k]"), (o, r, d), (1, ri), (1, di), (di, 1));
+        run(&format!("O={o} C*k*k={r} K={d}, dst column-major [C*k*k][O]"), (o, r, d), (oi, 1), (1, di), (di, 1));
+    }
+}
+RS
+cd "$dir" && cargo build --release --quiet && ./target/release/gemm-layouts
