@@ -1,9 +1,9 @@
-//! The CPU kernel we carry a patch for (`vendor/burn-flex`, PATCHES.md) computes what its
-//! definition says: the weight gradient of a 2D convolution, against a plain f64 sum over
-//! every (image, output position), for the shapes our networks use and the options they do not
-//! (stride, dilation, groups, asymmetric padding, batches that span several chunks and
-//! accumulators); and the input gradient (Burn's default, a transposed convolution) for the
-//! same cases, since a patch to it was tried (BENCHMARKS.md).
+//! The CPU kernels we carry a patch for (`vendor/burn-flex`, PATCHES.md) compute what their
+//! definitions say: the forward 2D convolution and its weight gradient, against a plain f64 sum
+//! over every (image, output position), for the shapes our networks use and the options they do
+//! not (stride, dilation, groups, asymmetric padding, batches that span several chunks and
+//! accumulators); and the input gradient (a transposed convolution, whose col2im is patched)
+//! for the same cases.
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -202,6 +202,75 @@ fn cases() -> Vec<Case> {
             ..base
         },
     ]
+}
+
+/// `y[n, o, y, x] = b[o] + Σ w[o, c − g·Cg, i, j] · x[n, c, y·s + i·d − p, x·s + j·d − p]`, in
+/// f64.
+fn reference_y(case: &Case, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f64> {
+    let per_channel = out_size(case.h, case) * out_size(case.w, case);
+    let mut y: Vec<f64> = (0..case.n * case.o * per_channel)
+        .map(|i| f64::from(b[(i / per_channel) % case.o]))
+        .collect();
+    for_each_tap(case, |xi, yi, wi| {
+        y[yi] += f64::from(x[xi]) * f64::from(w[wi]);
+    });
+    y
+}
+
+#[test]
+fn forward_convolution_matches_its_definition() {
+    // The patched forward takes convolutions with more than 4 input or 16 output channels
+    // (burn-flex's own small-channel kernel the rest): every case with 3 more input channels
+    // too, plus maps large enough for one image per GEMM, with and without several chunks.
+    let base = cases()[0];
+    let wide = |c: Case| Case {
+        c: c.c + 3 * c.groups,
+        ..c
+    };
+    let mut all: Vec<Case> = cases().into_iter().flat_map(|c| [c, wide(c)]).collect();
+    all.push(Case {
+        n: 3,
+        c: 6,
+        h: 24,
+        w: 25,
+        o: 9,
+        ..base
+    });
+    all.push(Case {
+        n: 1,
+        c: 8,
+        h: 40,
+        w: 33,
+        o: 20,
+        ..base
+    });
+    let device = Device::flex();
+    for case in all {
+        let xs = values(case.n * case.c * case.h * case.w, 10);
+        let ws = values(case.o * (case.c / case.groups) * case.k * case.k, 11);
+        let bs = values(case.o, 12);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(xs.clone(), [case.n, case.c, case.h, case.w]),
+            &device,
+        );
+        let w = Tensor::<4>::from_data(
+            TensorData::new(ws.clone(), [case.o, case.c / case.groups, case.k, case.k]),
+            &device,
+        );
+        let b = Tensor::<1>::from_data(TensorData::new(bs.clone(), [case.o]), &device);
+        let y = conv2d(x, w, Some(b), options(&case));
+        let (ho, wo) = (out_size(case.h, &case), out_size(case.w, &case));
+        assert_eq!(y.dims(), [case.n, case.o, ho, wo], "{case:?}");
+        let got: Vec<f32> = y.into_data().try_to_vec::<f32>().expect("f32");
+        let want = reference_y(&case, &xs, &ws, &bs);
+        let scale = want.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
+        let err = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (f64::from(*a) - b).abs() / scale)
+            .fold(0.0, f64::max);
+        assert!(err < 1e-5, "{case:?}: relative error {err:e}");
+    }
 }
 
 #[test]

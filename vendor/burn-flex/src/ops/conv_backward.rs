@@ -61,29 +61,29 @@ pub fn conv2d_weight_grad(
 
 /// Shapes and options of one weight gradient, in the names the maths uses.
 #[derive(Clone, Copy)]
-struct Dims {
-    n: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    o: usize,
-    ho: usize,
-    wo: usize,
-    kh: usize,
-    kw: usize,
-    stride: [usize; 2],
-    pad: [usize; 2],
-    dilation: [usize; 2],
-    groups: usize,
+pub(super) struct Dims {
+    pub(super) n: usize,
+    pub(super) c: usize,
+    pub(super) h: usize,
+    pub(super) w: usize,
+    pub(super) o: usize,
+    pub(super) ho: usize,
+    pub(super) wo: usize,
+    pub(super) kh: usize,
+    pub(super) kw: usize,
+    pub(super) stride: [usize; 2],
+    pub(super) pad: [usize; 2],
+    pub(super) dilation: [usize; 2],
+    pub(super) groups: usize,
 }
 
 impl Dims {
     /// Output positions per image.
-    fn p(&self) -> usize {
+    pub(super) fn p(&self) -> usize {
         self.ho * self.wo
     }
     /// im2col rows: every input channel × kernel position.
-    fn rows(&self) -> usize {
+    pub(super) fn rows(&self) -> usize {
         self.c * self.kh * self.kw
     }
 }
@@ -325,7 +325,12 @@ fn accumulate_chunk<T>(
 /// Fill `col` (`[C·kh·kw, images·Ho·Wo]`, zeroed) with the input values each output position
 /// reads: row `(c, i, j)`, column `(image, oh, ow)` holds `x[n, c, oh·sh + i·dh − ph,
 /// ow·sw + j·dw − pw]` (zero in the padding).
-fn im2col_rows<T: Copy>(col: &mut [T], x: &[T], d: Dims, range: core::ops::Range<usize>) {
+pub(super) fn im2col_rows<T: Copy>(
+    col: &mut [T],
+    x: &[T],
+    d: Dims,
+    range: core::ops::Range<usize>,
+) {
     let p = d.p();
     let depth = range.len() * p;
     let [sh, sw] = d.stride;
@@ -339,7 +344,11 @@ fn im2col_rows<T: Copy>(col: &mut [T], x: &[T], d: Dims, range: core::ops::Range
                 let row_buf = &mut col[row * depth..][..depth];
                 // Output columns whose input column is inside the image: ow in [lo, hi).
                 let off = j * dw;
-                let lo = if off >= pw { 0 } else { (pw - off).div_ceil(sw) };
+                let lo = if off >= pw {
+                    0
+                } else {
+                    (pw - off).div_ceil(sw)
+                };
                 let hi = if d.w + pw > off {
                     ((d.w + pw - off - 1) / sw + 1).min(d.wo)
                 } else {

@@ -98,6 +98,7 @@ pub mod comparison;
 mod conv_common;
 pub mod conv;
 mod conv_backward;
+mod conv_forward;
 pub mod conv_transpose;
 pub mod cumulative;
 pub mod deform_conv;

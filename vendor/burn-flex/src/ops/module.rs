@@ -2,7 +2,9 @@
 //!
 //! These operations power neural network modules like convolutions and pooling.
 
-use crate::ops::{conv, conv_backward, conv_transpose, deform_conv, interpolate, pool};
+use crate::ops::{
+    conv, conv_backward, conv_forward, conv_transpose, deform_conv, interpolate, pool,
+};
 use crate::{Flex, FlexTensor, Layout};
 use burn_backend::{
     DType, Element, TensorMetadata,
@@ -66,6 +68,15 @@ impl ModuleOps<Flex> for Flex {
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
         let (x, options) = pad_asymmetric_conv_input::<Flex, 2>(x, options);
+        // unlearnable's patch (PATCHES.md): im2col straight from NCHW into a row-major GEMM
+        // operand, several small images per GEMM.
+        if conv_forward::applies(x.layout().shape(), weight.layout().shape(), &options) {
+            match x.dtype() {
+                DType::F32 => return conv_forward::conv2d(x, weight, bias, &options, 0.0f32, 1.0),
+                DType::F64 => return conv_forward::conv2d(x, weight, bias, &options, 0.0f64, 1.0),
+                _ => {}
+            }
+        }
         match x.dtype() {
             DType::F32 => conv::conv2d_f32(x, weight, bias, &options),
             DType::F64 => conv::conv2d_f64(x, weight, bias, &options),
