@@ -2,8 +2,8 @@
 //! definitions say: the forward 2D convolution and its weight gradient, against a plain f64 sum
 //! over every (image, output position), for the shapes our networks use and the options they do
 //! not (stride, dilation, groups, asymmetric padding, batches that span several chunks and
-//! accumulators); and the input gradient (a transposed convolution, whose col2im is patched)
-//! for the same cases.
+//! accumulators); and the input gradient (for stride 1 a forward convolution with the flipped
+//! kernel, otherwise a transposed convolution whose col2im is patched) for the same cases.
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -217,14 +217,15 @@ fn reference_y(case: &Case, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f64> {
     y
 }
 
-#[test]
-fn forward_convolution_matches_its_definition() {
-    // The patched forward takes convolutions with more than 4 input or 16 output channels
-    // (burn-flex's own small-channel kernel the rest): every case with 3 more input channels
-    // too, plus maps large enough for one image per GEMM, with and without several chunks.
+/// [`cases`], each also with more channels (the patched forward and input-gradient paths take
+/// convolutions with more than 4 input or 16 output channels, burn-flex's own small-channel
+/// kernel the rest), plus maps large enough for one image per GEMM, with and without several
+/// chunks.
+fn all_cases() -> Vec<Case> {
     let base = cases()[0];
     let wide = |c: Case| Case {
         c: c.c + 3 * c.groups,
+        o: c.o + 4 * c.groups,
         ..c
     };
     let mut all: Vec<Case> = cases().into_iter().flat_map(|c| [c, wide(c)]).collect();
@@ -244,8 +245,13 @@ fn forward_convolution_matches_its_definition() {
         o: 20,
         ..base
     });
+    all
+}
+
+#[test]
+fn forward_convolution_matches_its_definition() {
     let device = Device::flex();
-    for case in all {
+    for case in all_cases() {
         let xs = values(case.n * case.c * case.h * case.w, 10);
         let ws = values(case.o * (case.c / case.groups) * case.k * case.k, 11);
         let bs = values(case.o, 12);
@@ -275,7 +281,7 @@ fn forward_convolution_matches_its_definition() {
 
 #[test]
 fn weight_gradient_matches_its_definition() {
-    for case in cases() {
+    for case in all_cases() {
         let err = check(case);
         assert!(err < 1e-5, "{case:?}: relative error {err:e}");
     }
@@ -293,9 +299,11 @@ fn reference_dx(case: &Case, w: &[f32], gy: &[f32]) -> Vec<f64> {
 
 #[test]
 fn input_gradient_matches_its_definition() {
-    // Through Burn's autodiff, as the δ-step uses it: d/dx Σ (conv(x, W) · g).
+    // Through Burn's autodiff, as the δ-step uses it: d/dx Σ (conv(x, W) · g). Stride-1
+    // convolutions take the patched path (a forward convolution with the flipped kernel), the
+    // rest burn-flex's transposed convolution (with asymmetric padding cropped).
     let device = Device::flex();
-    for case in cases() {
+    for case in all_cases() {
         let (ho, wo) = (out_size(case.h, &case), out_size(case.w, &case));
         let xs = values(case.n * case.c * case.h * case.w, 7);
         let gys = values(case.n * case.o * ho * wo, 8);

@@ -221,3 +221,59 @@ fn chunk_forward<T>(
         }
     }
 }
+
+/// The input gradient of a stride-1 convolution is a forward convolution of the output
+/// gradient with the kernel flipped and its channel axes swapped:
+///
+/// ```text
+/// dx[n, c, y, x] = Σ_{o, i, j} gy[n, o, y + pb − i·d, x + pb' − j·d] · w[o, c, i, j]
+///                = conv(gy, w')[n, c, y, x],   w'[c, o, i, j] = w[o, c, kh−1−i, kw−1−j]
+/// ```
+///
+/// with padding `d·(k−1) − p` on each side (so the output has the input's size). The options
+/// of that convolution, or `None` where it does not apply (strides, groups, or a padding wider
+/// than the kernel's reach): those keep burn-flex's transposed convolution.
+pub fn input_grad_options(options: &ConvOptions<2>, kernel: [usize; 2]) -> Option<ConvOptions<2>> {
+    if options.stride != [1, 1] || options.groups != 1 || kernel.contains(&0) {
+        return None;
+    }
+    let mut padding = [(0, 0); 2];
+    for (axis, pad) in padding.iter_mut().enumerate() {
+        let reach = options.dilation[axis] * (kernel[axis] - 1);
+        let (begin, end) = options.padding[axis];
+        if begin > reach || end > reach {
+            return None;
+        }
+        *pad = (reach - begin, reach - end);
+    }
+    Some(ConvOptions::new_with_padding(
+        [1, 1],
+        padding,
+        options.dilation,
+        1,
+    ))
+}
+
+/// `w'[c, o, i, j] = w[o, c, kh−1−i, kw−1−j]` for a weight `[O, C, kh, kw]`.
+pub fn flipped_weight<T: bytemuck::Pod + Copy + burn_backend::Element>(
+    weight: FlexTensor,
+) -> FlexTensor {
+    let dtype = weight.dtype();
+    let weight = weight.to_contiguous();
+    let s = weight.layout().shape();
+    let (o, c, kh, kw) = (s[0], s[1], s[2], s[3]);
+    let w: &[T] = weight.storage();
+    let taps = kh * kw;
+    let mut out: Vec<T> = Vec::with_capacity(w.len());
+    for ci in 0..c {
+        for oi in 0..o {
+            let src = &w[(oi * c + ci) * taps..][..taps];
+            out.extend(src.iter().rev());
+        }
+    }
+    FlexTensor::new(
+        Bytes::from_elems(out),
+        Layout::contiguous(Shape::from(vec![c, o, kh, kw])),
+        dtype,
+    )
+}

@@ -86,6 +86,29 @@ impl ModuleOps<Flex> for Flex {
         }
     }
 
+    // unlearnable's patch (PATCHES.md): the input gradient of a stride-1 convolution as a
+    // forward convolution with the flipped kernel (the patched forward path); other shapes go
+    // through the transposed convolution, as burn-backend's default does.
+    fn conv2d_x_backward(
+        x: FloatTensor<Flex>,
+        weight: FloatTensor<Flex>,
+        output_grad: FloatTensor<Flex>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Flex> {
+        let ws = weight.shape();
+        if let Some(flipped) = conv_forward::input_grad_options(&options, [ws[2], ws[3]])
+            && matches!(weight.dtype(), DType::F32 | DType::F64)
+        {
+            let weight = if weight.dtype() == DType::F32 {
+                conv_forward::flipped_weight::<f32>(weight)
+            } else {
+                conv_forward::flipped_weight::<f64>(weight)
+            };
+            return Self::conv2d(output_grad, weight, None, flipped);
+        }
+        conv2d_x_backward_transposed(x, weight, output_grad, options)
+    }
+
     // unlearnable's patch (PATCHES.md): the weight gradient as one GEMM per chunk of images
     // instead of burn-backend's default (a convolution with the output gradient as kernel).
     fn conv2d_weight_backward(
@@ -830,4 +853,56 @@ mod tests {
         let values: Vec<f32> = out.into_data().try_into_vec().unwrap();
         assert_eq!(values, vec![3.0, 5.0, 7.0, 4.0]);
     }
+}
+
+/// burn-backend's default input gradient of `conv2d` (a transposed convolution; asymmetric
+/// padding applied to the input first and cropped from the gradient), for the shapes the
+/// flipped-kernel path does not take.
+fn conv2d_x_backward_transposed(
+    x: FloatTensor<Flex>,
+    weight: FloatTensor<Flex>,
+    output_grad: FloatTensor<Flex>,
+    options: ConvOptions<2>,
+) -> FloatTensor<Flex> {
+    use burn_backend::ops::conv::calculate_padding_out;
+    let input_shape = x.shape();
+    let padding = options.padding;
+    let asymmetric = options.is_asymmetric();
+    let (x, options) = pad_asymmetric_conv_input::<Flex, 2>(x, options);
+    let xs = x.shape();
+    let gs = output_grad.shape();
+    let ws = weight.shape();
+    let pad = options.padding_begin();
+    let padding_out = [0, 1].map(|a| {
+        calculate_padding_out(
+            ws[2 + a],
+            options.stride[a],
+            pad[a],
+            options.dilation[a],
+            xs[2 + a],
+            gs[2 + a],
+        )
+    });
+    let grad = Flex::conv_transpose2d(
+        output_grad,
+        weight,
+        None,
+        ConvTransposeOptions::new(
+            options.stride,
+            pad,
+            padding_out,
+            options.dilation,
+            options.groups,
+        ),
+    );
+    if !asymmetric {
+        return grad;
+    }
+    let ranges: alloc::vec::Vec<burn_std::Slice> = (0..4)
+        .map(|d| {
+            let begin = if d >= 2 { padding[d - 2].0 } else { 0 };
+            burn_std::Slice::from(begin..begin + input_shape[d])
+        })
+        .collect();
+    Flex::float_slice(grad, &ranges)
 }
