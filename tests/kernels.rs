@@ -3,11 +3,12 @@
 //! over every (image, output position), for the shapes our networks use and the options they do
 //! not (stride, dilation, groups, asymmetric padding, batches that span several chunks and
 //! accumulators); and the input gradient (for stride 1 a forward convolution with the flipped
-//! kernel, otherwise a transposed convolution whose col2im is patched) for the same cases.
+//! kernel, otherwise a transposed convolution whose col2im is patched) for the same cases; and
+//! batch normalisation (statistics, output, and all three gradients) against f64 formulas.
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use burn::tensor::module::{conv2d, conv2d_weight_backward};
+use burn::tensor::module::{batch_norm, batch_norm_train, conv2d, conv2d_weight_backward};
 use burn::tensor::ops::ConvOptions;
 use unlearnable::rng::Rng;
 
@@ -378,5 +379,155 @@ fn autodiff_uses_the_same_weight_gradient() {
     let want = reference(&case, &xs, &gys);
     for (a, b) in got.iter().zip(&want) {
         assert!((f64::from(*a) - b).abs() < 1e-4, "{a} vs {b}");
+    }
+}
+
+/// Batch normalisation of `x` (`[n, c, plane]` flattened) in f64: per channel mean, biased
+/// variance, `y = γ·x̂ + β`, and for output gradient `g`: `dβ = Σ g`, `dγ = Σ g·x̂`,
+/// `dx = γ·s·(g − dβ/M − x̂·dγ/M)`.
+struct BnReference {
+    mean: Vec<f64>,
+    var: Vec<f64>,
+    y: Vec<f64>,
+    dx: Vec<f64>,
+    dgamma: Vec<f64>,
+    dbeta: Vec<f64>,
+}
+
+fn bn_reference(
+    dims: [usize; 3],
+    x: &[f32],
+    g: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f64,
+) -> BnReference {
+    let [n, c, plane] = dims;
+    let m = (n * plane) as f64;
+    let idx = |i: usize, ch: usize, p: usize| (i * c + ch) * plane + p;
+    let each = |ch: usize, f: &dyn Fn(usize) -> f64| -> f64 {
+        (0..n)
+            .flat_map(|i| (0..plane).map(move |p| idx(i, ch, p)))
+            .map(f)
+            .sum()
+    };
+    let mean: Vec<f64> = (0..c)
+        .map(|ch| each(ch, &|k| f64::from(x[k])) / m)
+        .collect();
+    let var: Vec<f64> = (0..c)
+        .map(|ch| each(ch, &|k| (f64::from(x[k]) - mean[ch]).powi(2)) / m)
+        .collect();
+    let s: Vec<f64> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+    let xhat = |k: usize| {
+        let ch = (k / plane) % c;
+        (f64::from(x[k]) - mean[ch]) * s[ch]
+    };
+    let dbeta: Vec<f64> = (0..c).map(|ch| each(ch, &|k| f64::from(g[k]))).collect();
+    let dgamma: Vec<f64> = (0..c)
+        .map(|ch| each(ch, &|k| f64::from(g[k]) * xhat(k)))
+        .collect();
+    let y = (0..x.len())
+        .map(|k| {
+            let ch = (k / plane) % c;
+            f64::from(gamma[ch]) * xhat(k) + f64::from(beta[ch])
+        })
+        .collect();
+    let dx = (0..x.len())
+        .map(|k| {
+            let ch = (k / plane) % c;
+            f64::from(gamma[ch])
+                * s[ch]
+                * (f64::from(g[k]) - dbeta[ch] / m - xhat(k) * dgamma[ch] / m)
+        })
+        .collect();
+    BnReference {
+        mean,
+        var,
+        y,
+        dx,
+        dgamma,
+        dbeta,
+    }
+}
+
+fn assert_close(what: &str, got: Tensor<1>, want: &[f64], tol: f64) {
+    let got: Vec<f32> = got.into_data().try_to_vec::<f32>().expect("f32");
+    assert_eq!(got.len(), want.len(), "{what}");
+    let scale = want.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
+    for (a, b) in got.iter().zip(want) {
+        assert!(
+            (f64::from(*a) - b).abs() / scale < tol,
+            "{what}: {a} vs {b}"
+        );
+    }
+}
+
+#[test]
+fn batch_norm_matches_its_definition() {
+    let device = Device::flex();
+    let eps = 1e-5;
+    // A conv map (statistics over images and pixels) and a flat [n, c] batch (one value per
+    // image and channel); an offset and scale per channel as real activations have.
+    for shape in [[5usize, 6, 7, 3], [9, 4, 1, 1]] {
+        let [n, c, h, w] = shape;
+        let plane = h * w;
+        let len = n * c * plane;
+        let xs: Vec<f32> = values(len, 20)
+            .iter()
+            .enumerate()
+            .map(|(k, v)| v * (1.0 + ((k / plane) % c) as f32) + 3.0)
+            .collect();
+        let gs = values(len, 21);
+        let gamma = values(c, 22);
+        let beta = values(c, 23);
+        let r = bn_reference([n, c, plane], &xs, &gs, &gamma, &beta, eps);
+        let x = Tensor::<4>::from_data(TensorData::new(xs.clone(), shape), &device)
+            .autodiff()
+            .require_grad();
+        let gm = Tensor::<1>::from_data(TensorData::new(gamma.clone(), [c]), &device)
+            .autodiff()
+            .require_grad();
+        let bt = Tensor::<1>::from_data(TensorData::new(beta.clone(), [c]), &device)
+            .autodiff()
+            .require_grad();
+        let g = Tensor::<4>::from_data(TensorData::new(gs.clone(), shape), &device);
+        let out = batch_norm_train(x.clone(), gm.clone(), bt.clone(), eps);
+        assert_close("mean", out.mean.inner(), &r.mean, 1e-6);
+        assert_close("variance", out.variance.inner(), &r.var, 1e-6);
+        assert_close(
+            "output",
+            out.output.clone().inner().flatten(0, 3),
+            &r.y,
+            1e-5,
+        );
+        let grads = (out.output * g.autodiff()).sum().backward();
+        let dx = x.grad(&grads).expect("an input gradient");
+        assert_close("dx", dx.flatten(0, 3), &r.dx, 1e-5);
+        assert_close(
+            "dgamma",
+            gm.grad(&grads).expect("a gamma gradient"),
+            &r.dgamma,
+            1e-5,
+        );
+        assert_close(
+            "dbeta",
+            bt.grad(&grads).expect("a beta gradient"),
+            &r.dbeta,
+            1e-5,
+        );
+        // Inference with the batch's own statistics gives the same output.
+        let stat = |v: &[f64]| {
+            let v: Vec<f32> = v.iter().map(|&v| v as f32).collect();
+            Tensor::<1>::from_data(TensorData::new(v, [c]), &device)
+        };
+        let y = batch_norm(
+            Tensor::<4>::from_data(TensorData::new(xs, shape), &device),
+            Tensor::<1>::from_data(TensorData::new(gamma, [c]), &device),
+            Tensor::<1>::from_data(TensorData::new(beta, [c]), &device),
+            stat(&r.mean),
+            stat(&r.var),
+            eps,
+        );
+        assert_close("inference output", y.flatten(0, 3), &r.y, 1e-5);
     }
 }

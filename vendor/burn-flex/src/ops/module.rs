@@ -3,15 +3,16 @@
 //! These operations power neural network modules like convolutions and pooling.
 
 use crate::ops::{
-    conv, conv_backward, conv_forward, conv_transpose, deform_conv, interpolate, pool,
+    batch_norm, conv, conv_backward, conv_forward, conv_transpose, deform_conv, interpolate, pool,
 };
 use crate::{Flex, FlexTensor, Layout};
 use burn_backend::{
     DType, Element, TensorMetadata,
     ops::{
-        AttentionModuleOptions, ConvOptions, ConvTransposeOptions, DeformConv2dBackward,
-        DeformConvOptions, FloatTensorOps, IntTensorOps, InterpolateMode, InterpolateOptions,
-        MaxPool2dBackward, MaxPool2dWithIndices, ModuleOps, conv::pad_asymmetric_conv_input,
+        AttentionModuleOptions, BatchNormTrain, BatchNormTrainBackward, ConvOptions,
+        ConvTransposeOptions, DeformConv2dBackward, DeformConvOptions, FloatTensorOps,
+        IntTensorOps, InterpolateMode, InterpolateOptions, MaxPool2dBackward, MaxPool2dWithIndices,
+        ModuleOps, conv::pad_asymmetric_conv_input,
     },
     tensor::{BoolTensor, FloatTensor, IntTensor},
 };
@@ -84,6 +85,76 @@ impl ModuleOps<Flex> for Flex {
             DType::BF16 => conv::conv2d_bf16(x, weight, bias, &options),
             dtype => panic!("conv2d: unsupported dtype {:?}", dtype),
         }
+    }
+
+    // unlearnable's patch (PATCHES.md): batch normalisation straight over NCHW planes (the
+    // defaults transpose the input for every statistic); f16 and bf16 through f32.
+    fn batch_norm(
+        x: FloatTensor<Flex>,
+        gamma: FloatTensor<Flex>,
+        beta: FloatTensor<Flex>,
+        mean: FloatTensor<Flex>,
+        variance: FloatTensor<Flex>,
+        epsilon: f64,
+    ) -> FloatTensor<Flex> {
+        match x.dtype() {
+            DType::F64 => batch_norm::batch_norm::<f64>(x, gamma, beta, mean, variance, epsilon),
+            dtype => {
+                let [x, gamma, beta, mean, variance] = [x, gamma, beta, mean, variance].map(to_f32);
+                let y = batch_norm::batch_norm::<f32>(x, gamma, beta, mean, variance, epsilon);
+                from_f32(y, dtype)
+            }
+        }
+    }
+
+    fn batch_norm_train(
+        x: FloatTensor<Flex>,
+        gamma: FloatTensor<Flex>,
+        beta: FloatTensor<Flex>,
+        epsilon: f64,
+    ) -> BatchNormTrain<Flex> {
+        let (y, mean, variance) = match x.dtype() {
+            DType::F64 => batch_norm::batch_norm_train::<f64>(x, gamma, beta, epsilon),
+            dtype => {
+                let [x, gamma, beta] = [x, gamma, beta].map(to_f32);
+                let (y, m, v) = batch_norm::batch_norm_train::<f32>(x, gamma, beta, epsilon);
+                (from_f32(y, dtype), from_f32(m, dtype), from_f32(v, dtype))
+            }
+        };
+        BatchNormTrain::new(y, mean, variance)
+    }
+
+    fn batch_norm_train_backward(
+        x: FloatTensor<Flex>,
+        gamma: FloatTensor<Flex>,
+        mean: FloatTensor<Flex>,
+        variance: FloatTensor<Flex>,
+        epsilon: f64,
+        output_grad: FloatTensor<Flex>,
+    ) -> BatchNormTrainBackward<Flex> {
+        let (dx, dgamma, dbeta) = match x.dtype() {
+            DType::F64 => batch_norm::batch_norm_train_backward::<f64>(
+                x,
+                gamma,
+                mean,
+                variance,
+                epsilon,
+                output_grad,
+            ),
+            dtype => {
+                let [x, gamma, mean, variance, gy] =
+                    [x, gamma, mean, variance, output_grad].map(to_f32);
+                let (dx, dg, db) = batch_norm::batch_norm_train_backward::<f32>(
+                    x, gamma, mean, variance, epsilon, gy,
+                );
+                (
+                    from_f32(dx, dtype),
+                    from_f32(dg, dtype),
+                    from_f32(db, dtype),
+                )
+            }
+        };
+        BatchNormTrainBackward::new(dx, dgamma, dbeta)
     }
 
     // unlearnable's patch (PATCHES.md): the input gradient of a stride-1 convolution as a
@@ -905,4 +976,23 @@ fn conv2d_x_backward_transposed(
         })
         .collect();
     Flex::float_slice(grad, &ranges)
+}
+
+/// A float tensor as f32 (f16 and bf16 widened; f32 as it is).
+fn to_f32(t: FlexTensor) -> FlexTensor {
+    match t.dtype() {
+        DType::F16 => cast_to_f32(t, burn_std::f16::to_f32),
+        DType::BF16 => cast_to_f32(t, burn_std::bf16::to_f32),
+        DType::F32 => t,
+        dtype => panic!("batch norm: unsupported dtype {:?}", dtype),
+    }
+}
+
+/// An f32 result back in `dtype` (f16, bf16 or f32).
+fn from_f32(t: FlexTensor, dtype: DType) -> FlexTensor {
+    match dtype {
+        DType::F16 => cast_from_f32(t, burn_std::f16::from_f32),
+        DType::BF16 => cast_from_f32(t, burn_std::bf16::from_f32),
+        _ => t,
+    }
 }
