@@ -4,12 +4,17 @@
 //! not (stride, dilation, groups, asymmetric padding, batches that span several chunks and
 //! accumulators); and the input gradient (for stride 1 a forward convolution with the flipped
 //! kernel, otherwise a transposed convolution whose col2im is patched) for the same cases; and
-//! batch normalisation (statistics, output, and all three gradients) against f64 formulas.
+//! batch normalisation (statistics, output, and all three gradients) against f64 formulas; and
+//! 2×2 max pooling (values, indices, ties, NaN, odd sizes, gradient) against a plain scan.
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use burn::tensor::module::{batch_norm, batch_norm_train, conv2d, conv2d_weight_backward};
+use burn::tensor::module::{
+    batch_norm, batch_norm_train, conv2d, conv2d_weight_backward, max_pool2d,
+    max_pool2d_with_indices,
+};
 use burn::tensor::ops::ConvOptions;
+use burn::tensor::ops::MaxPoolOptions;
 use unlearnable::rng::Rng;
 
 /// One convolution: input `[n, c, h, w]`, `o` output channels, a `k×k` kernel.
@@ -530,4 +535,98 @@ fn batch_norm_matches_its_definition() {
         );
         assert_close("inference output", y.flatten(0, 3), &r.y, 1e-5);
     }
+}
+
+#[test]
+fn max_pool_2x2_matches_a_plain_scan() {
+    // Odd sizes (the last row and column are dropped), ties (the first maximum of the window,
+    // scanned row by row, wins) and NaN (wins over everything, the last NaN of the window).
+    let (n, c, h, w) = (2, 3, 7, 9);
+    let mut xs: Vec<f32> = values(n * c * h * w, 30)
+        .iter()
+        .map(|v| (v * 4.0).round() / 4.0)
+        .collect();
+    xs[1] = f32::NAN;
+    xs[w + 1] = f32::NAN;
+    xs[2 * w + 3] = 7.0;
+    xs[3 * w + 2] = 7.0;
+    let (ho, wo) = (h / 2, w / 2);
+    let mut want = Vec::new();
+    let mut want_idx = Vec::new();
+    for p in 0..n * c {
+        for oh in 0..ho {
+            for ow in 0..wo {
+                let mut best: Option<(f32, usize)> = None;
+                for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                    let i = (2 * oh + dy) * w + 2 * ow + dx;
+                    let v = xs[p * h * w + i];
+                    if best.is_none_or(|(m, _)| v > m || v.is_nan()) {
+                        best = Some((v, i));
+                    }
+                }
+                let (m, i) = best.expect("a window");
+                want.push(m);
+                want_idx.push(i as i64);
+            }
+        }
+    }
+    let device = Device::flex();
+    let mut options = MaxPoolOptions::new([2, 2]);
+    options.stride = [2, 2];
+    let x = Tensor::<4>::from_data(TensorData::new(xs.clone(), [n, c, h, w]), &device);
+    let same = |got: &[f32]| {
+        got.iter()
+            .zip(&want)
+            .all(|(a, b)| a == b || (a.is_nan() && b.is_nan()))
+    };
+    let (y, idx) = max_pool2d_with_indices(x.clone(), options.clone());
+    assert_eq!(y.dims(), [n, c, ho, wo]);
+    assert!(same(&y.into_data().try_to_vec::<f32>().expect("f32")));
+    let idx: Vec<i64> = idx
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .expect("indices");
+    assert_eq!(idx, want_idx);
+    assert!(same(
+        &max_pool2d(x, options.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32")
+    ));
+    // The gradient lands on each window's maximum (finite inputs).
+    let finite: Vec<f32> = xs
+        .iter()
+        .map(|v| if v.is_nan() { 9.0 } else { *v })
+        .collect();
+    let x = Tensor::<4>::from_data(TensorData::new(finite.clone(), [n, c, h, w]), &device)
+        .autodiff()
+        .require_grad();
+    let g = values(n * c * ho * wo, 31);
+    let gt = Tensor::<4>::from_data(TensorData::new(g.clone(), [n, c, ho, wo]), &device);
+    let grads = (max_pool2d(x.clone(), options).mul(gt.autodiff()))
+        .sum()
+        .backward();
+    let dx: Vec<f32> = x
+        .grad(&grads)
+        .expect("a gradient")
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32");
+    let mut want_dx = vec![0.0f32; finite.len()];
+    for p in 0..n * c {
+        for o in 0..ho * wo {
+            let k = p * ho * wo + o;
+            let window = |i: usize| finite[p * h * w + i];
+            let (oh, ow) = (o / wo, o % wo);
+            let mut bi = 2 * oh * w + 2 * ow;
+            for i in [bi + 1, bi + w, bi + w + 1] {
+                if window(i) > window(bi) {
+                    bi = i;
+                }
+            }
+            want_dx[p * h * w + bi] += g[k];
+        }
+    }
+    assert_eq!(dx, want_dx);
 }

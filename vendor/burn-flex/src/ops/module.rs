@@ -4,6 +4,7 @@
 
 use crate::ops::{
     batch_norm, conv, conv_backward, conv_forward, conv_transpose, deform_conv, interpolate, pool,
+    pool_2x2,
 };
 use crate::{Flex, FlexTensor, Layout};
 use burn_backend::{
@@ -581,6 +582,14 @@ impl ModuleOps<Flex> for Flex {
         dilation: [usize; 2],
         ceil_mode: bool,
     ) -> FloatTensor<Flex> {
+        // unlearnable's patch (PATCHES.md): 2x2 windows with stride 2 read two rows at a time.
+        if pool_2x2::applies(kernel_size, stride, padding, dilation, ceil_mode) {
+            match x.dtype() {
+                DType::F32 => return pool_2x2::max_pool2d_with_indices::<f32>(x).0,
+                DType::F64 => return pool_2x2::max_pool2d_with_indices::<f64>(x).0,
+                _ => {}
+            }
+        }
         match x.dtype() {
             DType::F32 => {
                 pool::max_pool2d_f32(x, kernel_size, stride, padding, dilation, ceil_mode)
@@ -607,7 +616,11 @@ impl ModuleOps<Flex> for Flex {
         ceil_mode: bool,
         indices_dtype: IntDType,
     ) -> MaxPool2dWithIndices<Flex> {
+        // unlearnable's patch (PATCHES.md): 2x2 windows with stride 2 read two rows at a time.
+        let fast = pool_2x2::applies(kernel_size, stride, padding, dilation, ceil_mode);
         let (output, mut indices) = match x.dtype() {
+            DType::F32 if fast => pool_2x2::max_pool2d_with_indices::<f32>(x),
+            DType::F64 if fast => pool_2x2::max_pool2d_with_indices::<f64>(x),
             DType::F32 => pool::max_pool2d_with_indices_f32(
                 x,
                 kernel_size,
