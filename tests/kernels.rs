@@ -124,10 +124,15 @@ fn check(case: Case) -> f64 {
         "{case:?}"
     );
     let got: Vec<f32> = got.into_data().try_to_vec::<f32>().expect("f32 gradient");
-    let want = reference(&case, &xs, &gys);
+    relative_error(&got, &reference(&case, &xs, &gys))
+}
+
+/// Largest difference of `got` to `want`, relative to `want`'s largest magnitude.
+fn relative_error(got: &[f32], want: &[f64]) -> f64 {
+    assert_eq!(got.len(), want.len());
     let scale = want.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
     got.iter()
-        .zip(&want)
+        .zip(want)
         .map(|(g, w)| (f64::from(*g) - w).abs() / scale)
         .fold(0.0, f64::max)
 }
@@ -275,12 +280,7 @@ fn forward_convolution_matches_its_definition() {
         assert_eq!(y.dims(), [case.n, case.o, ho, wo], "{case:?}");
         let got: Vec<f32> = y.into_data().try_to_vec::<f32>().expect("f32");
         let want = reference_y(&case, &xs, &ws, &bs);
-        let scale = want.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
-        let err = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (f64::from(*a) - b).abs() / scale)
-            .fold(0.0, f64::max);
+        let err = relative_error(&got, &want);
         assert!(err < 1e-5, "{case:?}: relative error {err:e}");
     }
 }
@@ -338,12 +338,7 @@ fn input_gradient_matches_its_definition() {
             .expect("f32");
         let want = reference_dx(&case, &ws, &gys);
         assert_eq!(got.len(), want.len(), "{case:?}");
-        let scale = want.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
-        let err = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (f64::from(*a) - b).abs() / scale)
-            .fold(0.0, f64::max);
+        let err = relative_error(&got, &want);
         assert!(err < 1e-5, "{case:?}: relative error {err:e}");
     }
 }
@@ -457,14 +452,8 @@ fn bn_reference(
 
 fn assert_close(what: &str, got: Tensor<1>, want: &[f64], tol: f64) {
     let got: Vec<f32> = got.into_data().try_to_vec::<f32>().expect("f32");
-    assert_eq!(got.len(), want.len(), "{what}");
-    let scale = want.iter().fold(1e-9f64, |m, v| m.max(v.abs()));
-    for (a, b) in got.iter().zip(want) {
-        assert!(
-            (f64::from(*a) - b).abs() / scale < tol,
-            "{what}: {a} vs {b}"
-        );
-    }
+    let err = relative_error(&got, want);
+    assert!(err < tol, "{what}: relative error {err:e}");
 }
 
 #[test]
