@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The `gemm` crate (burn-flex's GEMM, 0.19.0, AVX-512 kernels on) on the shapes of the conv2d
 # weight gradient, with the destination row-major vs column-major: why the carried burn-flex
-# patch accumulates column-major (vendor/burn-flex/PATCHES.md). One thread, GFLOP/s.
+# patch accumulates column-major (vendor/burn-flex/PATCHES.md); and the forward convolution's
+# GEMM (Y[O, positions] = W · COL, both row-major) built twice: as a release build and as the
+# dev profile used to build dependencies before 2026-12 (opt-level 2 *with* debug assertions),
+# which is why Cargo.toml now turns them off. One thread, GFLOP/s.
 # Builds a throwaway crate under ${TMPDIR:-/tmp}; needs crates.io (or a warm cargo cache).
 # Usage: scripts/bench-gemm-layouts.sh
 set -euo pipefail
@@ -14,6 +17,11 @@ version = "0.1.0"
 edition = "2021"
 [dependencies]
 gemm = { version = "=0.19.0", default-features = false, features = ["std", "x86-v4"] }
+[profile.dev-with-assertions]
+inherits = "release"
+opt-level = 2
+debug-assertions = true
+overflow-checks = true
 TOML
 cat > "$dir/src/main.rs" <<'RS'
 use std::time::Instant;
@@ -44,6 +52,14 @@ fn main() {
         run(&format!("O={o} C*k*k={r} K={d}, dst row-major [O][C*k*k]"), (o, r, d), (1, ri), (1, di), (di, 1));
         run(&format!("O={o} C*k*k={r} K={d}, dst column-major [C*k*k][O]"), (o, r, d), (oi, 1), (1, di), (di, 1));
     }
+    // Forward: Y[O, W] = Wt[O, R] · COL[R, W], all row-major.
+    for (o, r, w) in [(64, 576, 1024), (512, 4608, 512)] {
+        let (ri, wi) = (r as isize, w as isize);
+        run(&format!("forward O={o} C*k*k={r} positions={w}"), (o, w, r), (1, wi), (1, ri), (1, wi));
+    }
 }
 RS
-cd "$dir" && cargo build --release --quiet && ./target/release/gemm-layouts
+cd "$dir"
+cargo build --release --quiet && echo "release:" && ./target/release/gemm-layouts
+cargo build --profile dev-with-assertions --quiet && echo "opt-level 2 with debug assertions:" \
+  && ./target/dev-with-assertions/gemm-layouts
