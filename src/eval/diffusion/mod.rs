@@ -370,4 +370,40 @@ mod tests {
             Ok(_) => panic!("mixed sizes accepted"),
         }
     }
+
+    #[test]
+    fn the_same_seed_trains_the_same_model() {
+        let device = Device::flex();
+        let imgs: Vec<Planar> = (0..8u32)
+            .map(|k| {
+                Planar::from_rgb8(&RgbImage::from_fn(16, 16, |x, y| {
+                    image::Rgb([(x * 9 + k * 13) as u8, (y * 5 + k) as u8, (x * y + k) as u8])
+                }))
+            })
+            .collect();
+        let cfg = DiffusionConfig {
+            steps: 3,
+            batch_size: 4,
+            channels: 4,
+            ..DiffusionConfig::default()
+        };
+        let c = CancelToken::new();
+        let rgb: Vec<RgbImage> = imgs[..2].iter().map(Planar::to_rgb8).collect();
+        let run = |seed| {
+            let p = train(&imgs, &cfg, seed, &device, &NullSink, &c).unwrap();
+            (p.final_loss, p.purify(&rgb, 50, 1, false, 1, &c).unwrap())
+        };
+        let (a, b, other) = (run(0), run(0), run(1));
+        assert_eq!(
+            a.0.to_bits(),
+            b.0.to_bits(),
+            "same seed, same training loss"
+        );
+        assert!(a.1 == b.1, "same seed, same purified images");
+        assert_ne!(
+            a.0.to_bits(),
+            other.0.to_bits(),
+            "another seed trains another model"
+        );
+    }
 }

@@ -38,32 +38,38 @@ pub struct Denoiser {
     time_dim: usize,
 }
 
+// Every layer starts at zero so that nothing comes from Burn's unseeded global RNG: biases stay
+// zero, and `seeded_init` then draws every weight matrix from the run's seed.
 fn conv(cin: usize, cout: usize, device: &Device) -> Conv2d {
     Conv2dConfig::new([cin, cout], [3, 3])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_initializer(Initializer::Zeros)
+        .init(device)
+}
+
+fn linear(input: usize, output: usize, device: &Device) -> Linear {
+    LinearConfig::new(input, output)
+        .with_initializer(Initializer::Zeros)
         .init(device)
 }
 
 impl DenoiserConfig {
-    /// Build the network on `device` (the output layer starts at zero: "no noise predicted").
+    /// Build the network on `device`, every parameter zero (weights for `seeded_init` to draw).
     pub fn init(&self, device: &Device) -> Denoiser {
         let (c, td) = (self.channels, self.time_dim);
         Denoiser {
-            time: LinearConfig::new(td, td).init(device),
+            time: linear(td, td, device),
             enc1a: conv(3, c, device),
             enc1b: conv(c, c, device),
-            t1: LinearConfig::new(td, c).init(device),
+            t1: linear(td, c, device),
             enc2a: conv(c, 2 * c, device),
             enc2b: conv(2 * c, 2 * c, device),
-            t2: LinearConfig::new(td, 2 * c).init(device),
+            t2: linear(td, 2 * c, device),
             mid: conv(2 * c, 2 * c, device),
-            t3: LinearConfig::new(td, 2 * c).init(device),
+            t3: linear(td, 2 * c, device),
             dec2: conv(4 * c, 2 * c, device),
             dec1: conv(3 * c, c, device),
-            out: Conv2dConfig::new([c, 3], [3, 3])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .with_initializer(Initializer::Zeros)
-                .init(device),
+            out: conv(c, 3, device),
             pool: AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             time_dim: td,
         }
