@@ -8,7 +8,6 @@ mod common;
 use unlearnable::CancelToken;
 use unlearnable::eval::diffusion::{DiffusionConfig, Purifier, T, alpha_bar, train};
 use unlearnable::eval::load_split_from;
-use unlearnable::imaging::Planar;
 use unlearnable::progress::NullSink;
 
 use common::*;
@@ -46,7 +45,6 @@ fn small_purifier(dir: &std::path::Path) -> (Purifier, Vec<image::RgbImage>) {
         .to_path_buf();
     // The model learns from images 20–39 of each class, and purifies images 0–1.
     let held = load_split_from(&root, "train", 20, 20, false).unwrap();
-    let planar: Vec<Planar> = held.images.iter().map(Planar::from_rgb8).collect();
     let cfg = DiffusionConfig {
         // CI-sized (~1.5 min on 2 cores); measured: 800 steps keep 0.85 of the 8 levels.
         steps: 400,
@@ -56,7 +54,15 @@ fn small_purifier(dir: &std::path::Path) -> (Purifier, Vec<image::RgbImage>) {
         ..DiffusionConfig::default()
     };
     let device = burn::tensor::Device::flex();
-    let p = train(&planar, &cfg, 1, &device, &NullSink, &CancelToken::new()).unwrap();
+    let p = train(
+        &held.images,
+        &cfg,
+        1,
+        &device,
+        &NullSink,
+        &CancelToken::new(),
+    )
+    .unwrap();
     let purified = unlearnable::eval::load_split(&root, "train", 2, false)
         .unwrap()
         .images;
@@ -92,8 +98,20 @@ fn purification_changes_images_is_seeded_and_guidance_keeps_content_closer() {
     );
     assert!(pl < 40.0, "LE still changes the images ({pl} dB)");
 
-    // A ±8/255 checkerboard (a shortcut pattern) is mostly washed out: what survives of it in
-    // the difference purified(x + pattern) − purified(x) is far less than the pattern.
+    // A ±8/255 checkerboard (a shortcut pattern) is mostly washed out.
+    let kept = checkerboard_kept(&p, &images, &avatar);
+    eprintln!("checkerboard amplitude kept: {kept:.2} of 8 levels");
+    assert!(kept < 3.0, "{kept}");
+}
+
+/// What survives of a ±8/255 checkerboard added to `images`: the mean signed amplitude of
+/// purified(x + pattern) − purified(x) in 8-bit levels (`purified` = `images` purified with
+/// t* = 100 and seed 3).
+fn checkerboard_kept(
+    p: &Purifier,
+    images: &[image::RgbImage],
+    purified: &[image::RgbImage],
+) -> f64 {
     let patterned: Vec<image::RgbImage> = images
         .iter()
         .map(|img| {
@@ -107,10 +125,12 @@ fn purification_changes_images_is_seeded_and_guidance_keeps_content_closer() {
             })
         })
         .collect();
-    let pp = p.purify(&patterned, 100, 1, false, 3, &cancel).unwrap();
-    let kept: f64 = pp
-        .iter()
-        .zip(&avatar)
+    let pp = p
+        .purify(&patterned, 100, 1, false, 3, &CancelToken::new())
+        .unwrap();
+    let pixels: u32 = images.iter().map(|i| i.width() * i.height()).sum();
+    pp.iter()
+        .zip(purified)
         .flat_map(|(a, b)| {
             a.enumerate_pixels().map(move |(x, y, pa)| {
                 let s = if (x + y) % 2 == 0 { 1.0 } else { -1.0 };
@@ -122,7 +142,53 @@ fn purification_changes_images_is_seeded_and_guidance_keeps_content_closer() {
             })
         })
         .sum::<f64>()
-        / (pp.len() * 32 * 32) as f64;
-    eprintln!("checkerboard amplitude kept: {kept:.2} of 8 levels");
+        / f64::from(pixels)
+}
+
+#[test]
+fn real_photos_are_purified_whole_at_their_own_size_by_a_model_trained_on_crops() {
+    if !have_shared(IMAGENETTE) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    imagenette_subset(dir.path(), &["train"]);
+    // The model learns from 32-px crops of photos 40–49 of each class (224 px, as
+    // `evaluate --train-size` does) and purifies photos 0–1 whole, plus one resized to sides
+    // that are not multiples of 4.
+    let held = load_split_from(dir.path(), "train", 40, 10, true).unwrap();
+    assert_eq!(held.images[0].dimensions(), (224, 224));
+    let cfg = DiffusionConfig {
+        steps: 400,
+        batch_size: 16,
+        reverse_steps: 5,
+        ..DiffusionConfig::default()
+    };
+    let device = burn::tensor::Device::flex();
+    let p = train(
+        &held.images,
+        &cfg,
+        1,
+        &device,
+        &NullSink,
+        &CancelToken::new(),
+    )
+    .unwrap();
+    let mut images = unlearnable::eval::load_split(dir.path(), "train", 2, true)
+        .unwrap()
+        .images;
+    let odd = image::imageops::resize(&images[0], 150, 101, image::imageops::FilterType::Triangle);
+    images.push(odd);
+    let purified = p
+        .purify(&images, 100, 1, false, 3, &CancelToken::new())
+        .unwrap();
+    for (a, b) in images.iter().zip(&purified) {
+        assert_eq!(a.dimensions(), b.dimensions());
+    }
+    let pa = mean_psnr(&images, &purified);
+    eprintln!("PSNR to the input, photos at native size: {pa:.1} dB");
+    assert!(pa < 30.0, "diffusion must change the photos ({pa} dB)");
+    assert!(pa > 15.0, "and keep the picture ({pa} dB)");
+    let kept = checkerboard_kept(&p, &images, &purified);
+    eprintln!("checkerboard amplitude kept on photos: {kept:.2} of 8 levels");
     assert!(kept < 3.0, "{kept}");
 }

@@ -256,14 +256,6 @@ fn album_mode_holds_out_clean_photos_and_labels_the_result_a_proxy() {
 }
 
 /// Two classes of imagenette224 (224-px real photos) into `dir/<split>/<class>/`.
-fn imagenette_subset(dir: &std::path::Path, splits: &[&str]) {
-    let patterns: Vec<String> = splits
-        .iter()
-        .flat_map(|split| ["church", "parachute"].map(|c| format!("{split}/{c}/*")))
-        .collect();
-    extract_shared(IMAGENETTE, dir, &patterns);
-}
-
 #[test]
 fn the_real_photo_protocol_protects_at_native_size_and_reports_the_gap_per_defence() {
     if !have_shared(IMAGENETTE) {
@@ -282,6 +274,12 @@ fn the_real_photo_protocol_protects_at_native_size_and_reports_the_gap_per_defen
             "none",
             "--defence",
             "share",
+            // Diffusion purification of the 224-px photos, with a model trained (a few steps
+            // here) on crops of the photos after the evaluated ones.
+            "--defence",
+            "diffusion",
+            "--diffusion-steps",
+            "5",
         ])
         .args(["--clean-defence", "same", "--train-size", "32"])
         .args([
@@ -313,7 +311,14 @@ fn the_real_photo_protocol_protects_at_native_size_and_reports_the_gap_per_defen
         .collect();
     assert_eq!(
         names,
-        ["clean", "clean + share", "random + none", "random + share"]
+        [
+            "clean",
+            "clean + share",
+            "clean + diffusion",
+            "random + none",
+            "random + share",
+            "random + diffusion"
+        ]
     );
     for arm in r["arms"].as_array().unwrap() {
         let protected = arm["protected"].as_bool().unwrap();

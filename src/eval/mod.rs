@@ -346,19 +346,13 @@ fn train_purifier(
     if !cfg.uses_diffusion() {
         return Ok(None);
     }
-    if cfg.train_size.is_some() {
-        return Err(EvalError::Data(
-            "the diffusion defences run on the CIFAR protocol (without --train-size) for now"
-                .into(),
-        ));
-    }
     let d = &cfg.diffusion;
     let held = load_split_from(
         data,
         "train",
         cfg.train_per_class,
         d.images_per_class,
-        false,
+        cfg.train_size.is_some(),
     )?;
     if held.images.is_empty() {
         return Err(EvalError::Data(format!(
@@ -374,8 +368,7 @@ fn train_purifier(
         ),
         total: d.steps,
     });
-    let planar: Vec<Planar> = held.images.iter().map(Planar::from_rgb8).collect();
-    let p = diffusion::train(&planar, d, cfg.seed, &device.device, events, cancel)?;
+    let p = diffusion::train(&held.images, d, cfg.seed, &device.device, events, cancel)?;
     Ok(Some(p))
 }
 

@@ -274,3 +274,13 @@ pub fn nested_samples(dir: &Path) -> PathBuf {
     }
     album
 }
+
+/// Two Imagenette classes (church, parachute) of `splits`, extracted into `dir`.
+#[allow(dead_code)]
+pub fn imagenette_subset(dir: &Path, splits: &[&str]) {
+    let patterns: Vec<String> = splits
+        .iter()
+        .flat_map(|split| ["church", "parachute"].map(|c| format!("{split}/{c}/*")))
+        .collect();
+    extract_shared(IMAGENETTE, dir, &patterns);
+}

@@ -58,6 +58,10 @@ pub struct DiffusionConfig {
     pub le_rounds: usize,
     /// LE: share of the way each predicted clean image is pulled back towards the input.
     pub le_guidance: f32,
+    /// Side of the square crops the model trains on when its images are larger (real photos
+    /// at their native size, `--train-size`); rounded down to a multiple of 4. The network is
+    /// convolutional, so it then purifies whole photos of any size.
+    pub patch: usize,
 }
 
 impl Default for DiffusionConfig {
@@ -74,6 +78,9 @@ impl Default for DiffusionConfig {
             reverse_steps: 10,
             le_rounds: 4,
             le_guidance: 0.1,
+            // CIFAR's side: its images train whole; on photos, 32-px crops keep the cost of a
+            // step the same (the U-Net sees ~20 px around a pixel either way).
+            patch: 32,
         }
     }
 }
@@ -108,45 +115,63 @@ pub struct Purifier {
     pub final_loss: f32,
 }
 
-fn to_signed(images: &[Planar], device: &Device) -> Tensor<4> {
-    let (w, h) = (images[0].width as usize, images[0].height as usize);
-    let data: Vec<f32> = images
-        .iter()
-        .flat_map(|p| p.data.iter().map(|v| v * 2.0 - 1.0))
-        .collect();
+/// A `w`×`h` window of `img` from `(x0, y0)` in signed values (`2v/255 − 1`), planar RGB;
+/// pixels past the right or bottom edge repeat the last column or row (padding to a multiple
+/// of 4).
+fn window_signed(img: &RgbImage, x0: usize, y0: usize, w: usize, h: usize, out: &mut Vec<f32>) {
+    let (iw, ih) = (img.width() as usize, img.height() as usize);
+    let raw = img.as_raw();
+    for c in 0..3 {
+        for y in 0..h {
+            let row = &raw[(y0 + y).min(ih - 1) * iw * 3..][..iw * 3];
+            out.extend(
+                (0..w).map(|x| f32::from(row[(x0 + x).min(iw - 1) * 3 + c]) / 255.0 * 2.0 - 1.0),
+            );
+        }
+    }
+}
+
+/// `images` (all `w`×`h` after padding) as one signed batch `[B, 3, h, w]`.
+fn to_signed(images: &[RgbImage], w: usize, h: usize, device: &Device) -> Tensor<4> {
+    let mut data = Vec::with_capacity(images.len() * 3 * w * h);
+    for img in images {
+        window_signed(img, 0, 0, w, h, &mut data);
+    }
     Tensor::from_data(TensorData::new(data, [images.len(), 3, h, w]), device)
+}
+
+/// Round down to a multiple of 4 (the U-Net halves the sides twice).
+fn down4(v: usize) -> usize {
+    v / 4 * 4
 }
 
 fn normal(n: usize, rng: &mut Rng) -> Vec<f32> {
     (0..n).map(|_| rng.normal()).collect()
 }
 
-/// Train a purifier on `images` (all the same size, sides multiples of 4).
+/// Train a purifier on `images`: whole images when they all have the crop side
+/// ([`DiffusionConfig::patch`], or the smallest side if less), random crops of that side
+/// otherwise (photos of any sizes).
 pub fn train(
-    images: &[Planar],
+    images: &[RgbImage],
     cfg: &DiffusionConfig,
     seed: u64,
     device: &Device,
     events: &dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Result<Purifier, EvalError> {
-    let first = images
-        .first()
-        .ok_or_else(|| EvalError::Data("no images to train the diffusion model on".into()))?;
-    let (w, h) = (first.width as usize, first.height as usize);
-    if images
+    let smallest = images
         .iter()
-        .any(|p| (p.width, p.height) != (first.width, first.height))
-    {
-        return Err(EvalError::Data(
-            "the diffusion model trains on images of one size".into(),
-        ));
-    }
-    if w % 4 != 0 || h % 4 != 0 {
+        .map(|p| p.width().min(p.height()) as usize)
+        .min()
+        .ok_or_else(|| EvalError::Data("no images to train the diffusion model on".into()))?;
+    let side = down4(cfg.patch.min(smallest));
+    if side < 4 {
         return Err(EvalError::Data(format!(
-            "diffusion purification needs image sides that are multiples of 4, got {w}×{h}"
+            "the diffusion model needs images of at least 4×4 pixels, got a {smallest}-px side"
         )));
     }
+    let (w, h) = (side, side);
     let ad = device.clone().autodiff();
     let mut model = seeded_init(
         DenoiserConfig::new()
@@ -157,7 +182,6 @@ pub fn train(
     let mut optim = AdamConfig::new().init();
     let ab = alpha_bar();
     let mut rng = Rng::new(derive_seed(seed, "diffusion-train", 0));
-    let x_all = to_signed(images, device);
     let n = images.len();
     let batch = cfg.batch_size.clamp(1, n);
     let t_max = cfg.train_steps_max.clamp(1, T);
@@ -168,9 +192,24 @@ pub fn train(
         if cancel.is_cancelled() {
             return Err(EvalError::Method(MethodError::Cancelled));
         }
-        let idx: Vec<i64> = (0..batch).map(|_| rng.below(n as u64) as i64).collect();
-        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [batch]), device);
-        let x0 = x_all.clone().select(0, idx);
+        let idx: Vec<usize> = (0..batch).map(|_| rng.below(n as u64) as usize).collect();
+        let mut data = Vec::with_capacity(batch * 3 * h * w);
+        for &i in &idx {
+            let p = &images[i];
+            // Offsets are drawn only for images larger than the crop (so whole-image training,
+            // CIFAR's, draws the same numbers as before crops existed).
+            let mut offset = |len: u32| {
+                let spare = len as usize - side;
+                if spare == 0 {
+                    0
+                } else {
+                    rng.below(spare as u64 + 1) as usize
+                }
+            };
+            let (x0, y0) = (offset(p.width()), offset(p.height()));
+            window_signed(p, x0, y0, w, h, &mut data);
+        }
+        let x0 = Tensor::<4>::from_data(TensorData::new(data, [batch, 3, h, w]), device);
         let ts: Vec<usize> = (0..batch)
             .map(|_| 1 + rng.below(t_max as u64) as usize)
             .collect();
@@ -262,9 +301,11 @@ impl Purifier {
         x
     }
 
-    /// Purify `images` (all the same size): `rounds` rounds from step `t_star`, guided towards
-    /// the input when `guided` (LE), unguided otherwise (AVATAR). Seeded: the same inputs and
-    /// seed give the same outputs.
+    /// Purify `images` (any sizes; each comes back at its own): `rounds` rounds from step
+    /// `t_star`, guided towards the input when `guided` (LE), unguided otherwise (AVATAR).
+    /// Consecutive images of one size go through together (up to 256 CIFAR-sized images'
+    /// worth of pixels); sides are padded to a multiple of 4 by repeating the edge, and the
+    /// padding is cut off again. Seeded: the same inputs and seed give the same outputs.
     pub fn purify(
         &self,
         images: &[RgbImage],
@@ -274,33 +315,34 @@ impl Purifier {
         seed: u64,
         cancel: &CancelToken,
     ) -> Result<Vec<RgbImage>, EvalError> {
+        const PIXELS_PER_BATCH: usize = 256 * 32 * 32;
         let t_star = t_star.clamp(1, T);
         let mut out = Vec::with_capacity(images.len());
-        let size = images.first().map(|i| i.dimensions());
-        if images.iter().any(|i| Some(i.dimensions()) != size) {
-            return Err(EvalError::Data(
-                "purification takes images of one size".into(),
-            ));
-        }
-        if let Some((w, h)) = size
-            && (w % 4 != 0 || h % 4 != 0)
-        {
-            return Err(EvalError::Data(format!(
-                "diffusion purification needs image sides that are multiples of 4, got {w}×{h}"
-            )));
-        }
-        for (b, chunk) in images.chunks(256).enumerate() {
+        let mut start = 0;
+        let mut batch_index = 0u64;
+        while start < images.len() {
             if cancel.is_cancelled() {
                 return Err(EvalError::Method(MethodError::Cancelled));
             }
-            let planar: Vec<Planar> = chunk.iter().map(Planar::from_rgb8).collect();
-            let input = to_signed(&planar, &self.device);
-            let mut rng = Rng::new(derive_seed(seed, "diffusion-purify", b as u64));
+            let (iw, ih) = images[start].dimensions();
+            let (iw, ih) = (iw as usize, ih as usize);
+            let most = (PIXELS_PER_BATCH / (iw * ih).max(1)).max(1);
+            let len = images[start..]
+                .iter()
+                .take(most)
+                .take_while(|i| i.dimensions() == images[start].dimensions())
+                .count();
+            let chunk = &images[start..start + len];
+            start += len;
+            // Padded to a multiple of 4 (at least 4).
+            let (w, h) = (down4(iw + 3).max(4), down4(ih + 3).max(4));
+            let input = to_signed(chunk, w, h, &self.device);
+            let mut rng = Rng::new(derive_seed(seed, "diffusion-purify", batch_index));
+            batch_index += 1;
             let mut x = input.clone();
             for _ in 0..rounds.max(1) {
                 x = self.round(x, guided.then_some(&input), t_star, &mut rng);
             }
-            let [_, _, h, w] = x.dims();
             let v = x
                 .add_scalar(1.0)
                 .div_scalar(2.0)
@@ -309,12 +351,17 @@ impl Purifier {
                 .map_err(compute)?
                 .try_into_vec::<f32>()
                 .map_err(compute)?;
-            let plane = 3 * h * w;
-            for i in 0..chunk.len() {
+            for img in v.chunks_exact(3 * h * w) {
+                let mut data = Vec::with_capacity(3 * iw * ih);
+                for plane in img.chunks_exact(h * w) {
+                    for row in plane.chunks_exact(w).take(ih) {
+                        data.extend_from_slice(&row[..iw]);
+                    }
+                }
                 let p = Planar {
-                    width: w as u32,
-                    height: h as u32,
-                    data: v[i * plane..(i + 1) * plane].to_vec(),
+                    width: iw as u32,
+                    height: ih as u32,
+                    data,
                 };
                 out.push(p.to_rgb8());
             }
@@ -329,29 +376,25 @@ mod tests {
     use crate::progress::NullSink;
 
     #[test]
-    fn mixed_or_odd_sizes_are_refused_with_a_reason() {
+    fn photos_of_any_size_train_on_crops_and_come_back_at_their_own_size() {
         let device = Device::flex();
-        let img = |w, h| Planar {
-            width: w,
-            height: h,
-            data: vec![0.5; (3 * w * h) as usize],
-        };
+        let img =
+            |w, h| RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 128]));
         let cfg = DiffusionConfig {
             steps: 1,
             ..DiffusionConfig::default()
         };
         let cancel = CancelToken::new();
-        let err = |set: Vec<Planar>| match train(&set, &cfg, 0, &device, &NullSink, &cancel) {
+        let err = |set: Vec<RgbImage>| match train(&set, &cfg, 0, &device, &NullSink, &cancel) {
             Err(EvalError::Data(m)) => m,
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("accepted"),
         };
-        assert!(err(vec![img(8, 8), img(12, 12)]).contains("one size"));
-        assert!(err(vec![img(10, 10)]).contains("multiples of 4"));
+        assert!(err(vec![img(8, 8), img(3, 12)]).contains("at least 4×4"));
         assert!(err(Vec::new()).contains("no images"));
-        // One step on valid images trains and purifies images of that size only.
+        // Mixed sizes and sides that are not multiples of 4 train (on 8-px crops here) ...
         let p = train(
-            &[img(8, 8), img(8, 8)],
+            &[img(10, 9), img(40, 24)],
             &cfg,
             0,
             &device,
@@ -359,26 +402,41 @@ mod tests {
             &cancel,
         )
         .unwrap();
-        let rgb = img(8, 8).to_rgb8();
-        let out = p
-            .purify(std::slice::from_ref(&rgb), 50, 1, false, 1, &cancel)
-            .unwrap();
-        assert_eq!(out[0].dimensions(), (8, 8));
-        let odd = img(6, 6).to_rgb8();
-        match p.purify(&[rgb, odd], 50, 1, false, 1, &cancel) {
-            Err(e) => assert!(e.to_string().contains("one size"), "{e}"),
-            Ok(_) => panic!("mixed sizes accepted"),
-        }
+        // ... and purify images of any sizes, each returned at its own.
+        let set = [img(8, 8), img(8, 8), img(6, 7), img(13, 5), img(8, 8)];
+        let out = p.purify(&set, 50, 1, false, 1, &cancel).unwrap();
+        let dims: Vec<_> = out.iter().map(RgbImage::dimensions).collect();
+        assert_eq!(
+            dims,
+            set.iter().map(RgbImage::dimensions).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn windows_read_planar_signed_values_and_repeat_the_edges() {
+        // 3×2 image, R = 10·x + y, G = 100, B = 255.
+        let img = RgbImage::from_fn(3, 2, |x, y| image::Rgb([(10 * x + y) as u8, 100, 255]));
+        let mut out = Vec::new();
+        window_signed(&img, 1, 0, 4, 3, &mut out);
+        let s = |v: u8| f32::from(v) / 255.0 * 2.0 - 1.0;
+        // Red plane: columns 1, 2, 2, 2 (edge repeated), rows 0, 1, 1.
+        let red: Vec<f32> = [10, 20, 20, 20, 11, 21, 21, 21, 11, 21, 21, 21]
+            .map(s)
+            .to_vec();
+        assert_eq!(out[..12], red[..]);
+        assert!(out[12..24].iter().all(|&v| v == s(100)));
+        assert!(out[24..].iter().all(|&v| v == 1.0));
+        assert_eq!(down4(13), 12);
     }
 
     #[test]
     fn the_same_seed_trains_the_same_model() {
         let device = Device::flex();
-        let imgs: Vec<Planar> = (0..8u32)
+        let imgs: Vec<RgbImage> = (0..8u32)
             .map(|k| {
-                Planar::from_rgb8(&RgbImage::from_fn(16, 16, |x, y| {
+                RgbImage::from_fn(16, 16, |x, y| {
                     image::Rgb([(x * 9 + k * 13) as u8, (y * 5 + k) as u8, (x * y + k) as u8])
-                }))
+                })
             })
             .collect();
         let cfg = DiffusionConfig {
@@ -388,10 +446,12 @@ mod tests {
             ..DiffusionConfig::default()
         };
         let c = CancelToken::new();
-        let rgb: Vec<RgbImage> = imgs[..2].iter().map(Planar::to_rgb8).collect();
         let run = |seed| {
             let p = train(&imgs, &cfg, seed, &device, &NullSink, &c).unwrap();
-            (p.final_loss, p.purify(&rgb, 50, 1, false, 1, &c).unwrap())
+            (
+                p.final_loss,
+                p.purify(&imgs[..2], 50, 1, false, 1, &c).unwrap(),
+            )
         };
         let (a, b, other) = (run(0), run(0), run(1));
         assert_eq!(
