@@ -111,6 +111,7 @@ pub fn run_album(
     events: &dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Result<EvalReport, EvalError> {
+    let _release = crate::device::ReleaseMemoryOnDrop;
     let started = Instant::now();
     let ec = &cfg.eval;
     ec.protect.validate().map_err(EvalError::Data)?;

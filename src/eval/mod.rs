@@ -242,6 +242,7 @@ pub fn run(
     events: &dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Result<EvalReport, EvalError> {
+    let _release = crate::device::ReleaseMemoryOnDrop;
     let started = Instant::now();
     cfg.protect.validate().map_err(EvalError::Data)?;
     let combos = parse_combos(&cfg.defences)?;

@@ -256,6 +256,7 @@ pub fn run(
     events: &dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Result<RunSummary, JobError> {
+    let _release = crate::device::ReleaseMemoryOnDrop;
     let started = Instant::now();
     let config = &job.config;
     config.validate().map_err(JobError::Config)?;
