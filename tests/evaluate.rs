@@ -171,6 +171,14 @@ fn album_mode_holds_out_clean_photos_and_labels_the_result_a_proxy() {
         labels.contains("sub-folders (airplane, automobile"),
         "{labels}"
     );
+    // The photos were protected as they are (32 px here, under the 256-px cap) and the
+    // classifier trained on 64-px random-resized crops of them.
+    assert!(
+        labels.contains("protected at up to 256 px on their longest side"),
+        "{labels}"
+    );
+    assert_eq!(r["image_size"], 64);
+    assert_eq!(r["config"]["train_size"], 64);
     let names: Vec<&str> = r["arms"]
         .as_array()
         .unwrap()

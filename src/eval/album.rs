@@ -4,6 +4,14 @@
 //! clean test photos; the rest is protected in memory; a fresh classifier is trained on the
 //! clean and on the protected (and defended) copies and tested on the held-out originals.
 //! It is a proxy, and the report says so.
+//!
+//! The photos are protected as photos — scaled down to at most [`AlbumEval::photo_side`] (as
+//! a scraper does before training), never squashed — through the same pipeline as an export,
+//! and the classifier trains on random-resized crops of them (the real-photo protocol of
+//! `evaluate --train-size`). Squashing them to tiny squares first checked a different picture
+//! from the one people share: error-minimizing noise made on 32-px squares holds a classifier
+//! of 32-px squares to chance, while the same method on the photos themselves does not stop
+//! a classifier trained on crops of them (EVALUATION.md, "Real photos").
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -33,8 +41,13 @@ pub struct AlbumEval {
     pub eval: EvalConfig,
     /// Share of each group held out as clean test photos (0.1–0.5).
     pub holdout: f64,
-    /// Side of the square copies the classifier sees.
+    /// Side of the square copies the classifier sees (random-resized crops of the protected
+    /// photos, or the squares themselves without [`Self::photo_side`]).
     pub side: u32,
+    /// Longest side the photos are protected and checked at (larger ones are scaled down,
+    /// smaller ones kept). `None`: the old proxy — every photo squashed to a `side`-px square
+    /// before protecting it (faster; checks tiny squares, not the photos).
+    pub photo_side: Option<u32>,
     /// Fewest SGD steps per arm: small albums get more epochs, because a model that has not
     /// fitted its training photos has not picked up the protective shortcut either.
     pub min_steps: usize,
@@ -59,7 +72,8 @@ impl Default for AlbumEval {
                 ..EvalConfig::default()
             },
             holdout: 0.25,
-            side: 32,
+            side: 64,
+            photo_side: Some(256),
             min_steps: 400,
             max_epochs: 200,
         }
@@ -92,7 +106,7 @@ fn group(
             format!("Groups are the album's sub-folders ({}).", names.join(", ")),
         );
     }
-    let planar: Vec<Planar> = copies.iter().map(Planar::from_rgb8).collect();
+    let planar: Vec<Planar> = copies.iter().map(|c| square_copy(c, 32)).collect();
     let (labels, k) = look_alike_groups(&planar, None, seed);
     (
         labels,
@@ -100,6 +114,22 @@ fn group(
         format!(
             "No sub-folders, so photos were grouped into {k} clusters of similar-looking photos."
         ),
+    )
+}
+
+/// `img` with its longest side at most `longest` (area-averaged), aspect ratio kept.
+fn scaled_down(img: RgbImage, longest: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    if w.max(h) <= longest {
+        return img;
+    }
+    let scale = f64::from(longest) / f64::from(w.max(h));
+    let size = |v: u32| ((f64::from(v) * scale).round() as u32).max(1);
+    image::imageops::resize(
+        &img,
+        size(w),
+        size(h),
+        image::imageops::FilterType::Triangle,
     )
 }
 
@@ -136,7 +166,10 @@ pub fn run_album(
         }
         // Unreadable photos are simply left out of the experiment.
         if let Ok(p) = load_photo(&e.path, &ec.protect.limits) {
-            copies.push(square_copy(&p.rgb, cfg.side).to_rgb8());
+            copies.push(match cfg.photo_side {
+                Some(longest) => scaled_down(p.rgb, longest),
+                None => square_copy(&p.rgb, cfg.side).to_rgb8(),
+            });
             folder_labels.push(e.label);
         }
         events.emit(ProgressEvent::PhotoRead { index: e.index });
@@ -175,6 +208,7 @@ pub fn run_album(
     let (test_x, test_y) = pick(true);
 
     let mut ec = ec.clone();
+    ec.train_size = cfg.photo_side.map(|_| cfg.side);
     let steps_per_epoch = train_x.len().div_ceil(ec.batch_size.max(1)).max(1);
     ec.epochs = ec
         .epochs
@@ -222,8 +256,15 @@ pub fn run_album(
         visibility,
         arms,
         labels: Some(format!(
-            "{how} {} photos were protected and used for training; {} clean originals ({:.0} % of each group) were held out for testing.",
+            "{how} {} photos were protected{} and used for training; {} clean originals ({:.0} % of each group) were held out for testing.",
             train_x.len(),
+            match cfg.photo_side {
+                Some(l) => format!(
+                    " at up to {l} px on their longest side (a model trains on {}-px crops of them)",
+                    cfg.side
+                ),
+                None => format!(" as {0}×{0}-px squares", cfg.side),
+            },
             test_x.len(),
             cfg.holdout * 100.0
         )),
@@ -336,5 +377,18 @@ mod tests {
         // The two colours end up in different clusters.
         assert_ne!(labels[0], labels[9]);
         assert!(labels[..5].iter().all(|&l| l == labels[0]));
+    }
+
+    #[test]
+    fn photos_are_scaled_down_to_the_longest_side_keeping_their_shape_and_never_up() {
+        let img = |w, h| RgbImage::from_pixel(w, h, image::Rgb([10, 20, 30]));
+        assert_eq!(scaled_down(img(4000, 3000), 256).dimensions(), (256, 192));
+        assert_eq!(scaled_down(img(300, 1200), 256).dimensions(), (64, 256));
+        assert_eq!(scaled_down(img(200, 100), 256).dimensions(), (200, 100));
+        assert_eq!(scaled_down(img(3000, 1), 256).dimensions(), (256, 1));
+        assert_eq!(
+            scaled_down(img(4000, 3000), 256).get_pixel(7, 7).0,
+            [10, 20, 30]
+        );
     }
 }
