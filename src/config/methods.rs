@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{EmConfig, Quality, ResolvedEm};
+use super::{EmConfig, MethodSettings, Quality, ResolvedEm};
 use crate::device::Backend;
 
 /// Robust error-minimizing noise (Fu et al., ICLR 2022, `methods.md` §2): the noise must keep
@@ -196,6 +196,21 @@ impl ClustersConfig {
             target_offset: self.target_offset.max(1),
             clusters: self.train.clusters,
         }
+    }
+}
+
+surrogate_settings!(RemConfig, TueConfig);
+
+impl MethodSettings for ClustersConfig {
+    fn training(&self) -> Option<&EmConfig> {
+        Some(&self.train)
+    }
+    fn training_mut(&mut self) -> Option<&mut EmConfig> {
+        Some(&mut self.train)
+    }
+    /// Surrogate rounds, then as many perturbation rounds.
+    fn max_rounds(&self, backend: Backend, epsilon: f32) -> u32 {
+        2 * self.resolve(backend, epsilon).train.max_rounds
     }
 }
 

@@ -9,6 +9,24 @@ use crate::imaging::transforms::TransformConfig;
 use crate::method_id::MethodId;
 use crate::model::SurrogateKind;
 
+/// [`MethodSettings`] for settings types that flatten a surrogate's [`EmConfig`] as `train`
+/// and whose rounds are its rounds.
+macro_rules! surrogate_settings {
+    ($($t:ty),+) => {$(
+        impl MethodSettings for $t {
+            fn training(&self) -> Option<&EmConfig> {
+                Some(&self.train)
+            }
+            fn training_mut(&mut self) -> Option<&mut EmConfig> {
+                Some(&mut self.train)
+            }
+            fn max_rounds(&self, backend: Backend, epsilon: f32) -> u32 {
+                self.resolve(backend, epsilon).train.max_rounds
+            }
+        }
+    )+};
+}
+
 mod methods;
 
 pub use methods::{
@@ -132,45 +150,84 @@ impl MethodConfig {
         }
     }
 
+    /// The method's own settings, as the questions every method answers.
+    pub fn settings(&self) -> &dyn MethodSettings {
+        match self {
+            MethodConfig::Conv(c) => c,
+            MethodConfig::Random(c) => c,
+            MethodConfig::Em(c) | MethodConfig::EmClass(c) => c,
+            MethodConfig::Shield(c) => c,
+            MethodConfig::Rem(c) => c,
+            MethodConfig::Tue(c) => c,
+            MethodConfig::Clusters(c) => c,
+        }
+    }
+
+    /// Mutable [`Self::settings`].
+    pub fn settings_mut(&mut self) -> &mut dyn MethodSettings {
+        match self {
+            MethodConfig::Conv(c) => c,
+            MethodConfig::Random(c) => c,
+            MethodConfig::Em(c) | MethodConfig::EmClass(c) => c,
+            MethodConfig::Shield(c) => c,
+            MethodConfig::Rem(c) => c,
+            MethodConfig::Tue(c) => c,
+            MethodConfig::Clusters(c) => c,
+        }
+    }
+
     /// The surrogate-training settings of a training-based method (`None` for the others).
     pub fn training(&self) -> Option<&EmConfig> {
-        match self {
-            MethodConfig::Em(c) | MethodConfig::EmClass(c) => Some(c),
-            MethodConfig::Shield(c) => Some(&c.train),
-            MethodConfig::Rem(c) => Some(&c.train),
-            MethodConfig::Tue(c) => Some(&c.train),
-            MethodConfig::Clusters(c) => Some(&c.train),
-            _ => None,
-        }
+        self.settings().training()
     }
 
     /// Mutable [`Self::training`].
     pub fn training_mut(&mut self) -> Option<&mut EmConfig> {
-        match self {
-            MethodConfig::Em(c) | MethodConfig::EmClass(c) => Some(c),
-            MethodConfig::Shield(c) => Some(&mut c.train),
-            MethodConfig::Rem(c) => Some(&mut c.train),
-            MethodConfig::Tue(c) => Some(&mut c.train),
-            MethodConfig::Clusters(c) => Some(&mut c.train),
-            _ => None,
-        }
+        self.settings_mut().training_mut()
     }
 
     /// Round limit of a training-based method on `backend` (0 for the others).
     pub fn max_rounds(&self, backend: Backend, epsilon: f32) -> u32 {
-        match self {
-            MethodConfig::Em(c) | MethodConfig::EmClass(c) => {
-                c.resolve(backend, epsilon).max_rounds
-            }
-            MethodConfig::Shield(c) => c.resolve(backend, epsilon).train.max_rounds,
-            MethodConfig::Rem(c) => c.resolve(backend, epsilon).train.max_rounds,
-            MethodConfig::Tue(c) => c.resolve(backend, epsilon).train.max_rounds,
-            // Surrogate rounds, then as many perturbation rounds.
-            MethodConfig::Clusters(c) => 2 * c.resolve(backend, epsilon).train.max_rounds,
-            _ => 0,
-        }
+        self.settings().max_rounds(backend, epsilon)
     }
 }
+
+/// What every method's settings answer (each type implements it next to its definition);
+/// the defaults are those of a training-free method.
+pub trait MethodSettings {
+    /// The surrogate-training settings (`None`: the method trains nothing).
+    fn training(&self) -> Option<&EmConfig> {
+        None
+    }
+
+    /// Mutable [`Self::training`].
+    fn training_mut(&mut self) -> Option<&mut EmConfig> {
+        None
+    }
+
+    /// Round limit on `backend` (0: no rounds).
+    fn max_rounds(&self, _backend: Backend, _epsilon: f32) -> u32 {
+        0
+    }
+}
+
+impl MethodSettings for ConvConfig {}
+
+impl MethodSettings for RandomConfig {}
+
+impl MethodSettings for EmConfig {
+    fn training(&self) -> Option<&EmConfig> {
+        Some(self)
+    }
+    fn training_mut(&mut self) -> Option<&mut EmConfig> {
+        Some(self)
+    }
+    fn max_rounds(&self, backend: Backend, epsilon: f32) -> u32 {
+        self.resolve(backend, epsilon).max_rounds
+    }
+}
+
+surrogate_settings!(ShieldConfig);
 
 /// Settings of the convolution-filter method. `None` means "scale with the working resolution".
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -845,6 +902,30 @@ impl ProtectConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_method_has_settings_that_agree_with_its_registry_entry() {
+        for m in MethodId::ALL {
+            let c = MethodConfig::default_for(m);
+            assert_eq!(c.id(), m);
+            let rounds = c.max_rounds(Backend::Cpu, 8.0 / 255.0);
+            assert_eq!(c.training().is_some(), m.is_training_based(), "{m}");
+            assert_eq!(rounds > 0, m.is_training_based(), "{m}");
+            if let Some(t) = c.training() {
+                let own = t.resolve(Backend::Cpu, 8.0 / 255.0).max_rounds;
+                // Clusters trains its surrogate, then its perturbations, for as many rounds.
+                let per_round = if m == MethodId::Clusters { 2 } else { 1 };
+                if m != MethodId::Shield {
+                    assert_eq!(rounds, per_round * own, "{m}");
+                }
+            }
+        }
+        let mut c = MethodConfig::default_for(MethodId::Rem);
+        if let Some(t) = c.training_mut() {
+            t.max_rounds = Some(3);
+        }
+        assert_eq!(c.max_rounds(Backend::Cpu, 8.0 / 255.0), 3);
+    }
 
     #[test]
     fn presets_map_to_increasing_budgets() {
