@@ -217,6 +217,8 @@ fn album_mode_holds_out_clean_photos_and_labels_the_result_a_proxy() {
             "1",
             "--min-steps",
             "1",
+            "--train-size",
+            "32",
             "--device",
             "cpu",
             "--report",
@@ -240,6 +242,7 @@ fn album_mode_holds_out_clean_photos_and_labels_the_result_a_proxy() {
     );
     let k = r["classes"].as_array().unwrap().len();
     assert!((2..=10).contains(&k), "{k}");
+    assert_eq!(r["image_size"], 32, "--train-size sets the side of album mode's crops");
     assert_eq!(
         r["train_images"].as_u64().unwrap() + r["test_images"].as_u64().unwrap(),
         40

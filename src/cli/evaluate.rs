@@ -86,7 +86,8 @@ pub struct EvaluateArgs {
     pub clean_defences: Vec<String>,
     /// Real-photo protocol: protect and defend the photos at their native size, then train on
     /// random-resized crops + flips of this side (px), testing on the clean test photos
-    /// resized to it (e.g. 64 on a CPU, 112–224 on a GPU).
+    /// resized to it (e.g. 64 on a CPU, 112–224 on a GPU). With `--album`: the side of the
+    /// crops the classifier trains on [default: 64].
     #[arg(long)]
     pub train_size: Option<u32>,
     /// Start the protection from a saved config (a `manifest.json` works) instead of
@@ -214,6 +215,7 @@ pub fn run(args: EvaluateArgs) -> u8 {
                 },
                 holdout: args.holdout,
                 min_steps: args.min_steps,
+                side: args.train_size.map_or(preset.side, |t| t.clamp(8, 1024)),
                 ..Default::default()
             };
             eval::album::run_album(&args.album, &album, args.device.into(), &sink, &cancel)
