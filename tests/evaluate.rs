@@ -242,7 +242,10 @@ fn album_mode_holds_out_clean_photos_and_labels_the_result_a_proxy() {
     );
     let k = r["classes"].as_array().unwrap().len();
     assert!((2..=10).contains(&k), "{k}");
-    assert_eq!(r["image_size"], 32, "--train-size sets the side of album mode's crops");
+    assert_eq!(
+        r["image_size"], 32,
+        "--train-size sets the side of album mode's crops"
+    );
     assert_eq!(
         r["train_images"].as_u64().unwrap() + r["test_images"].as_u64().unwrap(),
         40
@@ -347,11 +350,18 @@ fn the_real_photo_protocol_protects_at_native_size_and_reports_the_gap_per_defen
     let psnr = v["psnr_mean"].as_f64().unwrap();
     assert!((34.0..36.0).contains(&psnr), "{psnr}");
     assert!(v["flat_noise_mean"].as_f64().is_some() && v["cast_mean"].as_f64().is_some());
+    // The protection's own cost is recorded apart from the arms.
+    let (protect, total) = (
+        r["protect_seconds"].as_f64().unwrap(),
+        r["seconds"].as_f64().unwrap(),
+    );
+    assert!(protect > 0.0 && protect < total, "{protect} of {total} s");
     let md = std::fs::read_to_string(report.join("report.md")).unwrap();
     assert!(
         md.contains("| gap |") && md.contains("clean, same defence"),
         "{md}"
     );
+    assert!(md.contains("ms per training image"), "{md}");
 }
 
 #[test]

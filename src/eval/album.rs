@@ -220,7 +220,9 @@ pub fn run_album(
         name: "protecting".into(),
         total: train_x.len(),
     });
+    let protect_started = Instant::now();
     let protected = protect_in_memory(&train_x, &train_y, k, &ec.protect, &device, events, cancel)?;
+    let protect_seconds = protect_started.elapsed().as_secs_f64();
     let visibility = Visibility::measure(&train_x, &protected);
     events.emit(ProgressEvent::Phase {
         name: "checking".into(),
@@ -269,6 +271,7 @@ pub fn run_album(
             cfg.holdout * 100.0
         )),
         seconds: started.elapsed().as_secs_f64(),
+        protect_seconds,
         protected_fingerprint: super::report::fingerprint(&protected),
         part: None,
     })

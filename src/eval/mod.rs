@@ -261,6 +261,7 @@ pub fn run(
         name: "protecting".into(),
         total: train.images.len(),
     });
+    let protect_started = Instant::now();
     // What the protection is told: the classes, or look-alike groups of a flat folder.
     let (protect_labels, protect_k) = if cfg.pseudo_labels {
         let planar: Vec<Planar> = train.images.iter().map(Planar::from_rgb8).collect();
@@ -278,6 +279,7 @@ pub fn run(
         events,
         cancel,
     )?;
+    let protect_seconds = protect_started.elapsed().as_secs_f64();
     let visibility = Visibility::measure(&train.images, &protected);
     let protected_fingerprint = report::fingerprint(&protected);
     let plan = arm_plan(cfg, clean_combos, combos);
@@ -326,6 +328,7 @@ pub fn run(
         arms,
         labels: None,
         seconds: started.elapsed().as_secs_f64(),
+        protect_seconds,
         protected_fingerprint,
         part: shard.map(|shard| ReportPart {
             shard,

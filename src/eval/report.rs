@@ -149,6 +149,10 @@ pub struct EvalReport {
     pub labels: Option<String>,
     /// Wall-clock seconds.
     pub seconds: f64,
+    /// Wall-clock seconds of the protection alone (labels, training, perturbations), the
+    /// method's cost on these images.
+    #[serde(default)]
+    pub protect_seconds: f64,
     /// FNV-1a (64 bit) of the protected training images' pixels, in hex: the parts of a split
     /// run must have trained on the same protected images.
     #[serde(default)]
@@ -245,6 +249,14 @@ impl EvalReport {
             v.flat_noise_mean,
             v.flat_noise_worst
         );
+        if self.protect_seconds > 0.0 {
+            s += &format!(
+                "\nThe protection took {:.0} s ({:.0} ms per training image) on {}.\n",
+                self.protect_seconds,
+                1000.0 * self.protect_seconds / self.train_images.max(1) as f64,
+                self.device
+            );
+        }
         s
     }
 
