@@ -78,10 +78,13 @@ pub const METHODS: [MethodInfo; 8] = [
     MethodInfo {
         method: MethodId::Rem,
         id: "rem",
-        title: "Robust error-minimizing noise (slow)",
+        title: "Robust error-minimizing noise (slow, experimental)",
         explain: "Error-minimizing noise made to hold even when a model is trained to resist small \
                  changes (adversarial training) and on cropped and flipped copies (Fu et al., \
-                 2022); several times slower than error-minimizing noise; needs at least 2 photos.",
+                 2022); several times slower than error-minimizing noise; EXPERIMENTAL: in our \
+                 tests it protected less than error-minimizing noise, and kept only a few points \
+                 more against adversarial training, with three times the rounds \
+                 (EVALUATION.md); needs at least 2 photos.",
         uses_classes: true,
         in_app: true,
         training_based: true,
@@ -90,9 +93,11 @@ pub const METHODS: [MethodInfo; 8] = [
         method: MethodId::Tue,
         id: "tue",
         title: "Transferable error-minimizing noise",
-        explain: "Error-minimizing noise whose patterns also differ clearly from group to group, so \
-                 the shortcut works for other kinds of models and training too (Ren et al., \
-                 2023); about as fast as error-minimizing noise; needs at least 2 photos.",
+        explain: "Error-minimizing noise whose patterns also differ clearly from group to group, \
+                 meant to work for other kinds of models and training too (Ren et al., 2023); \
+                 about as fast as error-minimizing noise; in our tests it protected a little less \
+                 than plain error-minimizing noise, also against another training recipe \
+                 (EVALUATION.md); needs at least 2 photos.",
         uses_classes: true,
         in_app: true,
         training_based: true,
