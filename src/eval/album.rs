@@ -24,7 +24,7 @@ use super::{
 use crate::cancel::CancelToken;
 use crate::device::{ComputeDevice, DeviceChoice};
 use crate::error::EvalError;
-use crate::imaging::planar::square_copy;
+use crate::imaging::planar::{square_copy, working_dims};
 use crate::imaging::{Planar, load_photo, scan};
 use crate::labels::look_alike_groups;
 use crate::model::SurrogateKind;
@@ -117,20 +117,15 @@ fn group(
     )
 }
 
-/// `img` with its longest side at most `longest` (area-averaged), aspect ratio kept.
+/// `img` with its longest side at most `longest` ([`working_dims`]: shape kept, never
+/// enlarged), area-averaged as working copies are.
 fn scaled_down(img: RgbImage, longest: u32) -> RgbImage {
-    let (w, h) = img.dimensions();
-    if w.max(h) <= longest {
-        return img;
+    let (w, h) = working_dims(img.width(), img.height(), longest);
+    if (w, h) == img.dimensions() {
+        img
+    } else {
+        image::imageops::thumbnail(&img, w, h)
     }
-    let scale = f64::from(longest) / f64::from(w.max(h));
-    let size = |v: u32| ((f64::from(v) * scale).round() as u32).max(1);
-    image::imageops::resize(
-        &img,
-        size(w),
-        size(h),
-        image::imageops::FilterType::Triangle,
-    )
 }
 
 /// Run album mode on folders/photos `inputs`.

@@ -79,7 +79,7 @@ impl Default for DiffusionConfig {
             le_rounds: 4,
             le_guidance: 0.1,
             // CIFAR's side: its images train whole; on photos, 32-px crops keep the cost of a
-            // step the same (the U-Net sees ~20 px around a pixel either way).
+            // step the same (the U-Net's receptive field is about 32 px either way).
             patch: 32,
         }
     }
@@ -171,7 +171,6 @@ pub fn train(
             "the diffusion model needs images of at least 4×4 pixels, got a {smallest}-px side"
         )));
     }
-    let (w, h) = (side, side);
     let ad = device.clone().autodiff();
     let mut model = seeded_init(
         DenoiserConfig::new()
@@ -193,7 +192,7 @@ pub fn train(
             return Err(EvalError::Method(MethodError::Cancelled));
         }
         let idx: Vec<usize> = (0..batch).map(|_| rng.below(n as u64) as usize).collect();
-        let mut data = Vec::with_capacity(batch * 3 * h * w);
+        let mut data = Vec::with_capacity(batch * 3 * side * side);
         for &i in &idx {
             let p = &images[i];
             // Offsets are drawn only for images larger than the crop (so whole-image training,
@@ -207,9 +206,9 @@ pub fn train(
                 }
             };
             let (x0, y0) = (offset(p.width()), offset(p.height()));
-            window_signed(p, x0, y0, w, h, &mut data);
+            window_signed(p, x0, y0, side, side, &mut data);
         }
-        let x0 = Tensor::<4>::from_data(TensorData::new(data, [batch, 3, h, w]), device);
+        let x0 = Tensor::<4>::from_data(TensorData::new(data, [batch, 3, side, side]), device);
         let ts: Vec<usize> = (0..batch)
             .map(|_| 1 + rng.below(t_max as u64) as usize)
             .collect();
@@ -224,7 +223,10 @@ pub fn train(
         };
         let (a, s) = (col(&|t| ab[t].sqrt()), col(&|t| (1.0 - ab[t]).sqrt()));
         let eps = Tensor::<4>::from_data(
-            TensorData::new(normal(batch * 3 * h * w, &mut rng), [batch, 3, h, w]),
+            TensorData::new(
+                normal(batch * 3 * side * side, &mut rng),
+                [batch, 3, side, side],
+            ),
             device,
         );
         let xt = x0 * a + eps.clone() * s;
