@@ -27,6 +27,20 @@ pub enum Optimizer {
     Adam,
 }
 
+impl Optimizer {
+    /// The optimiser for any module, with `[momentum, weight_decay, grad_clip]` (momentum is
+    /// SGD's; the clip is on the gradient's norm).
+    pub fn init(self, [momentum, weight_decay, grad_clip]: [f64; 3]) -> ModuleOptimizer {
+        match self {
+            Optimizer::Sgd => sgd(momentum, weight_decay as f32, grad_clip as f32),
+            Optimizer::Adam => AdamConfig::new()
+                .with_weight_decay(Some(WeightDecayConfig::new(weight_decay as f32)))
+                .with_grad_clipping(Some(GradientClippingConfig::Norm(grad_clip as f32)))
+                .init(),
+        }
+    }
+}
+
 /// How to train a fresh classifier.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -103,16 +117,9 @@ impl Learner {
         [momentum, weight_decay, grad_clip]: [f64; 3],
         device: &Device,
     ) -> Self {
-        let optim = match optimizer {
-            Optimizer::Sgd => sgd(momentum, weight_decay as f32, grad_clip as f32),
-            Optimizer::Adam => AdamConfig::new()
-                .with_weight_decay(Some(WeightDecayConfig::new(weight_decay as f32)))
-                .with_grad_clipping(Some(GradientClippingConfig::Norm(grad_clip as f32)))
-                .init(),
-        };
         Self {
             model: Surrogate::new(kind, num_classes, seed, device),
-            optim,
+            optim: optimizer.init([momentum, weight_decay, grad_clip]),
             ce: CrossEntropyLossConfig::new().init(device),
         }
     }

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
@@ -116,6 +117,77 @@ fn evaluate_rejects_a_folder_without_splits() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot list"));
+}
+
+/// The contrastive exploiter on real CIFAR-10 images: SimCLR pre-training without labels and a
+/// linear probe, in both protocols (native 32 px, and random-resized 24-px crops of the
+/// real-photo protocol); the report says so, and defences that only exist inside supervised
+/// training are refused before any work.
+#[test]
+fn the_contrastive_exploiter_pretrains_without_labels_and_reports_a_linear_probe() {
+    if !have_shared(CIFAR) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    cifar_subset(dir.path(), "train", 6);
+    cifar_subset(dir.path(), "test", 3);
+    let run = |extra: &[&str], report: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_unlearnable"))
+            .args(["evaluate", "--data"])
+            .arg(dir.path())
+            .args(["--method", "random", "--exploiter", "contrastive"])
+            .args(["--train-per-class", "6", "--test-per-class", "3"])
+            .args(["--epochs", "2", "--device", "cpu"])
+            .args(extra)
+            .arg("--report")
+            .arg(report)
+            .output()
+            .unwrap()
+    };
+    for (extra, side) in [(&[][..], 32), (&["--train-size", "24"][..], 24)] {
+        let report = dir.path().join(format!("report-{side}"));
+        let o = run(extra, &report);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{stderr}");
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(report.join("report.json")).unwrap()).unwrap();
+        assert_eq!(r["config"]["exploiter"], "contrastive");
+        // The contrastive defaults: more images per batch (negatives), a lower peak rate.
+        assert_eq!(r["config"]["batch_size"], 128);
+        assert_eq!(r["config"]["learning_rate"], 0.2);
+        assert_eq!(r["image_size"], side);
+        let arms = r["arms"].as_array().unwrap();
+        assert_eq!(arms.len(), 2);
+        for a in arms {
+            let curve: Vec<f64> = a["curve"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            assert_eq!(curve.len(), 2, "one probe per epoch");
+            // 30 test images: accuracies are multiples of 1/30.
+            for v in curve {
+                assert!((0.0..=1.0).contains(&v));
+                assert!((v * 30.0 - (v * 30.0).round()).abs() < 1e-3, "{v}");
+            }
+        }
+        let md = std::fs::read_to_string(report.join("report.md")).unwrap();
+        assert!(md.contains("Contrastive exploiter"), "{md}");
+        assert!(md.contains("linear probe"), "{md}");
+    }
+    let o = run(&["--defence", "adv4"], &dir.path().join("refused"));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("contrastive exploiter does not take it"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("epoch"),
+        "refused before any training: {stderr}"
+    );
+    assert!(!dir.path().join("refused").exists());
 }
 
 /// Album mode on real photos (4 CIFAR-10 images in each of 10 class folders, and the same

@@ -63,6 +63,17 @@ pub struct EvaluateArgs {
     /// recipe, for transfer tests such as tue's; pass `--learning-rate 0.001` with it).
     #[arg(long, value_enum, default_value = "sgd")]
     pub optimizer: OptimizerArg,
+    /// How the fresh networks learn: `supervised` (a classifier trained with the labels) or
+    /// `contrastive` (SimCLR pre-training without labels, then a linear probe with them: how
+    /// web-scale scrapers learn). With `contrastive`, --learning-rate defaults to 0.2 and
+    /// --batch-size to 128; UEraser and adversarial training do not apply.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "supervised",
+        conflicts_with = "album"
+    )]
+    pub exploiter: ExploiterArg,
     /// Protection strength.
     #[arg(short, long, value_enum, default_value = "medium")]
     pub strength: StrengthArg,
@@ -116,6 +127,24 @@ pub struct EvaluateArgs {
     pub report: PathBuf,
 }
 
+/// `--exploiter` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExploiterArg {
+    /// A classifier trained with the labels.
+    Supervised,
+    /// Contrastive pre-training without labels, read by a linear probe.
+    Contrastive,
+}
+
+impl From<ExploiterArg> for eval::Exploiter {
+    fn from(e: ExploiterArg) -> Self {
+        match e {
+            ExploiterArg::Supervised => eval::Exploiter::Supervised,
+            ExploiterArg::Contrastive => eval::Exploiter::Contrastive,
+        }
+    }
+}
+
 /// `--optimizer` values.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum OptimizerArg {
@@ -133,6 +162,11 @@ impl From<OptimizerArg> for crate::train::Optimizer {
         }
     }
 }
+
+/// The contrastive exploiter's batch (more images, more negatives per view) and peak learning
+/// rate (SGD) when not given.
+const CONTRASTIVE_BATCH: usize = 128;
+const CONTRASTIVE_LEARNING_RATE: f64 = 0.2;
 
 /// Run the command; returns the exit code.
 pub fn run(args: EvaluateArgs) -> u8 {
@@ -165,8 +199,18 @@ pub fn run(args: EvaluateArgs) -> u8 {
         epochs: args.epochs.unwrap_or(base.epochs).max(1),
         model: args.model.map_or(base.model, Into::into),
         optimizer: args.optimizer.into(),
-        batch_size: args.batch_size.unwrap_or(base.batch_size).max(1),
-        learning_rate: args.learning_rate.unwrap_or(base.learning_rate),
+        batch_size: args
+            .batch_size
+            .unwrap_or(match args.exploiter {
+                ExploiterArg::Supervised => base.batch_size,
+                ExploiterArg::Contrastive => CONTRASTIVE_BATCH,
+            })
+            .max(1),
+        learning_rate: args.learning_rate.unwrap_or(match args.exploiter {
+            ExploiterArg::Supervised => base.learning_rate,
+            ExploiterArg::Contrastive => CONTRASTIVE_LEARNING_RATE,
+        }),
+        exploiter: args.exploiter.into(),
         seed: args.seed,
         clean_arm: !args.no_clean_arm,
         clean_defences: args.clean_defences,

@@ -197,6 +197,12 @@ impl Defence {
         }
     }
 
+    /// Whether the defence acts inside a supervised classifier's training (UEraser's
+    /// augmentations, adversarial training) rather than on the data.
+    pub fn trains_supervised(&self) -> bool {
+        matches!(self, Defence::Ueraser { .. } | Defence::Adversarial { .. })
+    }
+
     /// Whether the defence needs `evaluate`'s diffusion model.
     pub fn needs_diffusion(&self) -> bool {
         matches!(

@@ -5,6 +5,7 @@
 
 pub mod album;
 pub mod augment;
+pub mod contrastive;
 pub mod defence;
 pub mod diffusion;
 mod memory;
@@ -82,6 +83,23 @@ pub struct EvalConfig {
     /// The diffusion model that the `diffusion` and `le` defences purify with (trained by
     /// `evaluate` on training images after the evaluated ones).
     pub diffusion: diffusion::DiffusionConfig,
+    /// How the fresh networks learn: a supervised classifier, or contrastive pre-training
+    /// without labels read by a linear probe.
+    pub exploiter: Exploiter,
+    /// Settings of the contrastive exploiter.
+    pub contrastive: contrastive::ContrastiveConfig,
+}
+
+/// How the fresh networks of `evaluate` learn from the training images.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Exploiter {
+    /// A classifier trained with the labels (the standard recipe).
+    #[default]
+    Supervised,
+    /// SimCLR pre-training without labels, then a linear probe on its features
+    /// ([`contrastive`]).
+    Contrastive,
 }
 
 impl Default for EvalConfig {
@@ -105,11 +123,30 @@ impl Default for EvalConfig {
             crop_scale: [0.35, 1.0],
             pseudo_labels: false,
             diffusion: diffusion::DiffusionConfig::default(),
+            exploiter: Exploiter::Supervised,
+            contrastive: contrastive::ContrastiveConfig::default(),
         }
     }
 }
 
 impl EvalConfig {
+    /// Settings that cannot run together: adversarial training and UEraser-max train a
+    /// supervised classifier, so the contrastive exploiter does not take them.
+    pub fn validate(&self) -> Result<(), EvalError> {
+        if self.exploiter == Exploiter::Contrastive {
+            for name in self.defences.iter().chain(&self.clean_defences) {
+                let combo = parse_combo(name).map_err(EvalError::Data)?;
+                if combo.iter().any(Defence::trains_supervised) {
+                    return Err(EvalError::Data(format!(
+                        "defence '{name}' changes how a supervised classifier trains; the \
+                         contrastive exploiter does not take it (use a data defence)"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Whether a defence (of the protected or the clean arms) needs the diffusion model.
     pub fn uses_diffusion(&self) -> bool {
         self.defences
@@ -245,6 +282,7 @@ pub fn run(
     let _release = crate::device::ReleaseMemoryOnDrop;
     let started = Instant::now();
     cfg.protect.validate().map_err(EvalError::Data)?;
+    cfg.validate()?;
     let combos = parse_combos(&cfg.defences)?;
     let clean_combos = parse_combos(&clean_combo_names(cfg))?;
     let device = ComputeDevice::select(device)?;
@@ -503,19 +541,34 @@ fn run_arms(
                 _ => None,
             }),
         };
-        let curve = trainer::train_arm(
-            &name,
-            &to_planar(&defended),
-            labels,
-            &test_x,
-            test_labels,
-            k,
-            cfg,
-            &training,
-            &device.device,
-            events,
-            cancel,
-        )?;
+        let curve = match cfg.exploiter {
+            Exploiter::Supervised => trainer::train_arm(
+                &name,
+                &to_planar(&defended),
+                labels,
+                &test_x,
+                test_labels,
+                k,
+                cfg,
+                &training,
+                &device.device,
+                events,
+                cancel,
+            )?,
+            Exploiter::Contrastive => contrastive::train_arm(
+                &name,
+                &to_planar(&defended),
+                labels,
+                &test_x,
+                test_labels,
+                k,
+                test_x.first().map_or(32, |t| t.width as usize),
+                cfg,
+                &device.device,
+                events,
+                cancel,
+            )?,
+        };
         arms.push(ArmReport::new(
             name,
             combo_name(&combo),

@@ -208,6 +208,13 @@ impl EvalReport {
             self.config.learning_rate,
             self.device
         );
+        if self.config.exploiter == super::Exploiter::Contrastive {
+            let c = &self.config.contrastive;
+            s += &format!(
+                "**Contrastive exploiter.** Each network was pre-trained without labels (SimCLR: two random views per image, NT-Xent at τ = {}, batch {}), and the accuracies are those of a linear probe fitted on its frozen features of the training images with their labels, then tested on the clean test images.\n\n",
+                c.temperature, self.config.batch_size
+            );
+        }
         if self.config.pseudo_labels {
             s += "The protection was made with k-means look-alike groups (as for a flat folder), not the class labels the models train with.\n\n";
         }

@@ -1,0 +1,401 @@
+//! A self-supervised exploiter. SimCLR (Chen et al., ICML 2020) pre-trains a fresh network on
+//! two random views of every training image *without labels*, pulling each image's two views
+//! together and pushing them away from the other images' views (the NT-Xent loss); a linear
+//! classifier is then fitted on the frozen features of the training images, with their labels,
+//! and tested on the clean test images — the linear-probe protocol of TUE (`methods.md` §5)
+//! and of APBench's unsupervised section. Contrastive pre-training is how web-scale scrapers
+//! learn (CLIP-style), and noise made against a supervised surrogate need not stop it.
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{Initializer, Linear, LinearConfig, Relu};
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use serde::{Deserialize, Serialize};
+
+use super::EvalConfig;
+use super::augment::{ViewConfig, contrastive_view};
+use crate::cancel::CancelToken;
+use crate::error::{EvalError, MethodError};
+use crate::imaging::Planar;
+use crate::imaging::resample::resample_region;
+use crate::model::{Surrogate, SurrogateKind, seeded_init};
+use crate::progress::{ProgressEvent, ProgressSink};
+use crate::rng::{Rng, derive_seed};
+use crate::train::{Optimizer, batch_tensor, count_correct, label_tensor};
+
+/// Settings of the contrastive exploiter that the supervised one does not have (the network,
+/// epochs, batch, optimiser and learning rate are [`EvalConfig`]'s).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContrastiveConfig {
+    /// NT-Xent temperature τ.
+    pub temperature: f32,
+    /// Output width of the projection head (its hidden layer is as wide as the features).
+    pub projection_dim: usize,
+    /// How each view is drawn.
+    pub views: ViewConfig,
+    /// Full-batch Adam steps of the linear probe.
+    pub probe_steps: usize,
+    /// Learning rate of the linear probe.
+    pub probe_learning_rate: f64,
+    /// Weight decay of the linear probe.
+    pub probe_weight_decay: f32,
+}
+
+impl Default for ContrastiveConfig {
+    fn default() -> Self {
+        Self {
+            temperature: 0.5,
+            projection_dim: 128,
+            views: ViewConfig::default(),
+            probe_steps: 300,
+            probe_learning_rate: 0.01,
+            probe_weight_decay: 1e-4,
+        }
+    }
+}
+
+/// The encoder (a [`Surrogate`]'s feature extractor; its class head is unused) and SimCLR's
+/// two-layer projection head.
+#[derive(Module, Debug)]
+pub struct SimClr {
+    /// The network whose features the probe reads.
+    pub encoder: Surrogate,
+    hidden: Linear,
+    out: Linear,
+}
+
+impl SimClr {
+    /// A fresh `kind` encoder for `side`-px images and a head to `projection_dim`, from `seed`.
+    pub fn new(
+        kind: SurrogateKind,
+        projection_dim: usize,
+        side: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Self {
+        let encoder = Surrogate::new(kind, 2, seed, device);
+        let width = encoder
+            .valid()
+            .features(Tensor::zeros([1, 3, side, side], &device.clone().inner()))
+            .dims()[1];
+        // Zero-initialised (biases stay zero, weights are drawn by `seeded_init`): Burn's own
+        // initialiser would draw the biases from its unseeded global generator.
+        let linear = |i, o| {
+            LinearConfig::new(i, o)
+                .with_initializer(Initializer::Zeros)
+                .init(device)
+        };
+        let head = seeded_init(
+            (linear(width, width), linear(width, projection_dim)),
+            derive_seed(seed, "simclr-head", 0),
+        );
+        Self {
+            encoder,
+            hidden: head.0,
+            out: head.1,
+        }
+    }
+
+    /// Projections of a batch.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, 3, side, side]`, values in `[0, 1]`
+    /// - returns: `[batch, projection_dim]`
+    pub fn project(&self, x: Tensor<4>) -> Tensor<2> {
+        let h = Relu::new().forward(self.hidden.forward(self.encoder.features(x)));
+        self.out.forward(h)
+    }
+}
+
+/// NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR: rows `i` and `i + B` of
+/// `z` are two views of one image; each row's positive is its partner among the other `2B − 1`
+/// rows, by cosine similarity divided by `temperature`; averaged over all `2B` rows.
+///
+/// # Shapes
+/// - `z`: `[2B, P]` projections (any scale: they are normalised here)
+/// - returns: `[1]`
+pub fn nt_xent(z: Tensor<2>, temperature: f32) -> Tensor<1> {
+    let [rows, _] = z.dims();
+    let b = rows / 2;
+    let device = z.device();
+    let norm = z
+        .clone()
+        .powf_scalar(2.0)
+        .sum_dim(1)
+        .add_scalar(1e-12)
+        .sqrt(); // [2B, 1]
+    let z = z / norm;
+    let sim = z.clone().matmul(z.transpose()).div_scalar(temperature); // [2B, 2B]
+    // A row is never its own candidate.
+    let sim = sim - Tensor::<2>::eye(rows, &device).mul_scalar(1e9);
+    let targets: Vec<i64> = (0..rows).map(|i| ((i + b) % rows) as i64).collect();
+    let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [rows]), &device);
+    CrossEntropyLossConfig::new()
+        .init(&device)
+        .forward(sim, targets)
+}
+
+/// `img` resampled whole to `side × side` (what the probe and the test read).
+fn fitted(img: &Planar, side: usize) -> Planar {
+    if (img.width as usize, img.height as usize) == (side, side) {
+        return img.clone();
+    }
+    let region = (0.0, 0.0, img.width as f32, img.height as f32);
+    resample_region(img, region, side, side, false)
+}
+
+/// Features of `images` by `encoder` (validation mode), on `device`: `[N, features]`.
+fn features(encoder: &Surrogate, images: &[Planar], device: &Device) -> Tensor<2> {
+    let all: Vec<usize> = (0..images.len()).collect();
+    let parts: Vec<Tensor<2>> = all
+        .chunks(256)
+        .map(|idx| encoder.features(batch_tensor(images, idx, device)))
+        .collect();
+    Tensor::cat(parts, 0)
+}
+
+/// Linear-probe accuracy on `test`: a linear classifier trained (full batch, Adam) on the
+/// standardised features of `train` with `labels`.
+#[allow(clippy::too_many_arguments)]
+pub fn linear_probe(
+    encoder: &Surrogate,
+    train: &[Planar],
+    labels: &[usize],
+    test: &[Planar],
+    test_labels: &[usize],
+    num_classes: usize,
+    cfg: &ContrastiveConfig,
+    device: &Device,
+) -> Result<f32, EvalError> {
+    if train.is_empty() || test.is_empty() {
+        return Ok(0.0);
+    }
+    let encoder = encoder.valid();
+    let f_train = features(&encoder, train, device);
+    let f_test = features(&encoder, test, device);
+    let width = f_train.dims()[1];
+    let mean = f_train.clone().mean_dim(0); // [1, D]
+    let std = f_train.clone().var(0).add_scalar(1e-6).sqrt();
+    let x = ((f_train - mean.clone()) / std.clone()).autodiff();
+    let x_test = (f_test - mean) / std;
+    let ad = device.clone().autodiff();
+    let mut head: Linear = LinearConfig::new(width, num_classes)
+        .with_initializer(Initializer::Zeros)
+        .init(&ad);
+    let mut optim = Optimizer::Adam.init([0.0, f64::from(cfg.probe_weight_decay), 1e6]);
+    let ce = CrossEntropyLossConfig::new().init(&ad);
+    let all: Vec<usize> = (0..labels.len()).collect();
+    let targets = label_tensor(labels, &all, &ad);
+    for _ in 0..cfg.probe_steps {
+        let loss = ce.forward(head.forward(x.clone()), targets.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &head);
+        head = optim.step(cfg.probe_learning_rate, head, grads);
+    }
+    let correct = count_correct(head.valid().forward(x_test), test_labels)?;
+    Ok(correct as f32 / test.len() as f32)
+}
+
+/// Pre-train a fresh SimCLR network on `train` (labels unused) for `cfg.epochs`, then after
+/// each epoch fit a linear probe with `labels` and test it on `test`; returns the probe's clean
+/// test accuracy per epoch. Views, probe and test images are `side` px square.
+#[allow(clippy::too_many_arguments)]
+pub fn train_arm(
+    arm: &str,
+    train: &[Planar],
+    labels: &[usize],
+    test: &[Planar],
+    test_labels: &[usize],
+    num_classes: usize,
+    side: usize,
+    cfg: &EvalConfig,
+    device: &Device,
+    events: &dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<Vec<f32>, EvalError> {
+    let cc = &cfg.contrastive;
+    let ad = device.clone().autodiff();
+    let seed = derive_seed(cfg.seed, "eval-model", 0);
+    let mut model = SimClr::new(cfg.model, cc.projection_dim, side, seed, &ad);
+    let mut optim = cfg
+        .optimizer
+        .init([cfg.momentum, f64::from(cfg.weight_decay), 5.0]);
+    let probe_train: Vec<Planar> = train.iter().map(|p| fitted(p, side)).collect();
+    let probe_test: Vec<Planar> = test.iter().map(|p| fitted(p, side)).collect();
+    let n = train.len();
+    // Two images at least: a lone image's views have no negatives.
+    let batch = cfg.batch_size.min(n).max(2);
+    let steps_per_epoch = n.div_ceil(batch);
+    let total = (cfg.epochs * steps_per_epoch).max(1);
+    let mut rng = Rng::new(derive_seed(cfg.seed, "eval-batches", 0));
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut curve = Vec::with_capacity(cfg.epochs);
+    let mut step = 0usize;
+    for epoch in 1..=cfg.epochs {
+        for i in (1..n).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let mut loss_sum: Option<Tensor<1>> = None;
+        for chunk in order.chunks(batch).filter(|c| c.len() >= 2) {
+            if cancel.is_cancelled() {
+                return Err(EvalError::Method(MethodError::Cancelled));
+            }
+            let lr = 0.5
+                * cfg.learning_rate
+                * (1.0 + (std::f64::consts::PI * step as f64 / total as f64).cos());
+            // Rows 0..B: first views; rows B..2B: second views, in the same order.
+            let views: Vec<Planar> = (0..2)
+                .flat_map(|_| chunk.iter())
+                .map(|&i| contrastive_view(&train[i], side, &cc.views, &mut rng))
+                .collect();
+            let all: Vec<usize> = (0..views.len()).collect();
+            let loss = nt_xent(
+                model.project(batch_tensor(&views, &all, &ad)),
+                cc.temperature,
+            );
+            let value = loss.clone().inner().detach();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+            loss_sum = Some(match loss_sum {
+                Some(sum) => sum + value,
+                None => value,
+            });
+            step += 1;
+        }
+        let acc = linear_probe(
+            &model.encoder,
+            &probe_train,
+            labels,
+            &probe_test,
+            test_labels,
+            num_classes,
+            cc,
+            device,
+        )?;
+        curve.push(acc);
+        events.emit(ProgressEvent::Epoch {
+            arm: arm.to_string(),
+            epoch: epoch as u32,
+            epochs: cfg.epochs as u32,
+            train_loss: loss_sum
+                .map_or(0.0, |sum| sum.try_into_scalar::<f32>().unwrap_or(f32::NAN))
+                / steps_per_epoch as f32,
+            test_accuracy: acc,
+        });
+    }
+    Ok(curve)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(t: Tensor<1>) -> f32 {
+        t.into_scalar()
+    }
+
+    #[test]
+    fn nt_xent_matches_a_hand_computed_case() {
+        let device = Device::flex();
+        // Two images, 2-D projections: views of image 0 point along x, of image 1 along y.
+        let z = Tensor::<2>::from_data(
+            TensorData::new(vec![1.0f32, 0.0, 0.0, 2.0, 3.0, 0.0, 0.0, 1.0], [4, 2]),
+            &device,
+        );
+        let tau = 0.5;
+        // Each row: positive similarity 1/τ = 2, the two others 0/τ = 0 (orthogonal) and — the
+        // partner of the other image — also 0. loss = −ln(e² / (e² + 2)).
+        let want = -(2f32.exp() / (2f32.exp() + 2.0)).ln();
+        let got = read(nt_xent(z, tau));
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        // Swapping which view pairs with which makes every positive orthogonal: a higher loss.
+        let crossed = Tensor::<2>::from_data(
+            TensorData::new(vec![1.0f32, 0.0, 0.0, 2.0, 0.0, 1.0, 3.0, 0.0], [4, 2]),
+            &device,
+        );
+        assert!(read(nt_xent(crossed, tau)) > got + 1.0);
+    }
+
+    /// Images of `k` classes that differ only in their colour, with per-image noise.
+    fn colour_classes(k: usize, per_class: usize, seed: u64) -> (Vec<Planar>, Vec<usize>) {
+        let mut rng = Rng::new(seed);
+        let mut images = Vec::new();
+        let mut labels = Vec::new();
+        for c in 0..k {
+            for _ in 0..per_class {
+                let mut p = Planar::zeros(16, 16);
+                let n = p.plane_len();
+                for ch in 0..3 {
+                    let base = if ch == c { 0.8 } else { 0.2 };
+                    for i in 0..n {
+                        p.data[ch * n + i] = (base + rng.uniform(-0.15, 0.15)).clamp(0.0, 1.0);
+                    }
+                }
+                images.push(p);
+                labels.push(c);
+            }
+        }
+        (images, labels)
+    }
+
+    #[test]
+    fn pretraining_ignores_labels_lowers_its_loss_and_the_probe_reads_the_features() {
+        let device = Device::flex();
+        let (train, labels) = colour_classes(3, 12, 1);
+        let (test, test_labels) = colour_classes(3, 6, 2);
+        // Colour is the class here: keep it in the views (no jitter, no gray).
+        let cfg = EvalConfig {
+            model: SurrogateKind::SmallCnn,
+            epochs: 4,
+            batch_size: 12,
+            learning_rate: 0.05,
+            contrastive: ContrastiveConfig {
+                views: ViewConfig {
+                    p_jitter: 0.0,
+                    p_gray: 0.0,
+                    ..ViewConfig::default()
+                },
+                probe_steps: 100,
+                ..ContrastiveConfig::default()
+            },
+            ..EvalConfig::default()
+        };
+        let losses = std::sync::Mutex::new(Vec::new());
+        let sink = |ev: ProgressEvent| {
+            if let ProgressEvent::Epoch { train_loss, .. } = ev {
+                losses.lock().unwrap().push(train_loss);
+            }
+        };
+        let run = |labels: &[usize]| {
+            train_arm(
+                "t",
+                &train,
+                labels,
+                &test,
+                &test_labels,
+                3,
+                16,
+                &cfg,
+                &device,
+                &sink,
+                &CancelToken::new(),
+            )
+            .unwrap()
+        };
+        let curve = run(&labels);
+        assert_eq!(curve.len(), 4);
+        let first = losses.lock().unwrap().clone();
+        assert!(first[3] < first[0], "NT-Xent falls: {first:?}");
+        // The probe separates the colours (chance 1/3).
+        assert!(curve[3] > 0.9, "{curve:?}");
+        // Pre-training never sees the labels: the same losses with the labels shuffled.
+        losses.lock().unwrap().clear();
+        let mut shuffled = labels.clone();
+        shuffled.rotate_left(5);
+        let probe_on_wrong_labels = run(&shuffled);
+        assert_eq!(*losses.lock().unwrap(), first);
+        assert!(probe_on_wrong_labels[3] < curve[3]);
+    }
+}
