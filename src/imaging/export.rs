@@ -137,11 +137,8 @@ pub fn encode(
 ) -> Result<Vec<u8>, String> {
     let shrunk = cfg.max_long_side.and_then(|max| {
         let (w, h) = rgb.dimensions();
-        let long = w.max(h);
-        (long > max).then(|| {
-            let scale = f64::from(max) / f64::from(long);
-            let nw = ((f64::from(w) * scale).round() as u32).max(1);
-            let nh = ((f64::from(h) * scale).round() as u32).max(1);
+        let (nw, nh) = crate::imaging::planar::working_dims(w, h, max);
+        ((nw, nh) != (w, h)).then(|| {
             let filter = image::imageops::FilterType::Triangle;
             (
                 image::imageops::resize(rgb, nw, nh, filter),
