@@ -286,3 +286,96 @@ fn clusters_ignore_folders_and_share_one_pattern_per_cluster() {
             .all(|(x, y)| x.data == y.data)
     );
 }
+
+/// `tue` with the paper's contrastive surrogate (here alone, without the CSD term, which the
+/// test above covers): the noise stays within ε, uses it, is seeded, and makes contrastive
+/// learning easier — a fresh SimCLR network (evaluate's contrastive exploiter) reaches a lower
+/// NT-Xent loss on the protected copies than on copies carrying random noise of the same
+/// budget. (Measured: 3.72 against 3.80 on 100 photos; at this scale the noise is a weak
+/// shortcut, EVALUATION.md has the full-size measurement.)
+#[test]
+fn tue_with_a_contrastive_surrogate_makes_contrastive_learning_easier() {
+    if !have_shared(CIFAR) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let set = cifar_set(dir.path(), 10);
+    let contrastive = |rounds: u32, steps: u32, theta: u32| {
+        let mut cfg = config(MethodId::Tue, rounds, steps, 1);
+        if let MethodConfig::Tue(t) = &mut cfg.method {
+            t.surrogate_loss = unlearnable::config::TueSurrogate::Contrastive;
+            t.csd_weight = 0.0;
+            t.train.theta_steps = theta;
+        }
+        cfg
+    };
+    let quick = contrastive(1, 2, 5);
+    assert_eq!(
+        fit(&quick, &set).deltas,
+        fit(&quick, &set).deltas,
+        "same seed, same noise"
+    );
+    let a = fit(&contrastive(10, 10, 40), &set);
+    assert_eq!(a.report.settings["surrogate_loss"], "contrastive");
+    assert_eq!(a.report.rounds, 10);
+    let eps = 8.0 / 255.0 + 1e-6;
+    assert!(a.deltas.iter().all(|d| d.linf() <= eps));
+    assert!(
+        a.deltas.iter().all(|d| d.linf() > 4.0 / 255.0),
+        "the noise uses its budget"
+    );
+
+    let with = |noise: &dyn Fn(usize, usize, &mut unlearnable::rng::Rng) -> f32| {
+        let mut rng = unlearnable::rng::Rng::new(7);
+        set.images
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut q = p.clone();
+                for (j, v) in q.data.iter_mut().enumerate() {
+                    *v = (*v + noise(i, j, &mut rng)).clamp(0.0, 1.0);
+                }
+                q
+            })
+            .collect::<Vec<Planar>>()
+    };
+    let protected = with(&|i, j, _| a.deltas[i].data[j]);
+    let random = with(&|_, _, r| r.uniform(-8.0 / 255.0, 8.0 / 255.0));
+    let final_loss = |images: &[Planar]| {
+        let losses = std::sync::Mutex::new(Vec::new());
+        let sink = |ev: unlearnable::progress::ProgressEvent| {
+            if let unlearnable::progress::ProgressEvent::Epoch { train_loss, .. } = ev {
+                losses.lock().unwrap().push(train_loss);
+            }
+        };
+        let eval_cfg = unlearnable::eval::EvalConfig {
+            model: unlearnable::model::SurrogateKind::SmallCnn,
+            epochs: 30,
+            batch_size: 50,
+            learning_rate: 0.1,
+            ..Default::default()
+        };
+        unlearnable::eval::contrastive::train_arm(
+            "t",
+            images,
+            &set.labels,
+            &images[..10],
+            &set.labels[..10],
+            10,
+            32,
+            &eval_cfg,
+            &burn::tensor::Device::flex(),
+            &sink,
+            &CancelToken::new(),
+        )
+        .unwrap();
+        let l = losses.lock().unwrap();
+        l[l.len() - 1]
+    };
+    let (on_protected, on_random) = (final_loss(&protected), final_loss(&random));
+    eprintln!("NT-Xent after 30 epochs: protected {on_protected:.3}, random noise {on_random:.3}");
+    assert!(
+        on_protected < on_random - 0.03,
+        "{on_protected} vs {on_random}"
+    );
+}

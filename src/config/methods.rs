@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{EmConfig, MethodSettings, Quality, ResolvedEm};
 use crate::device::Backend;
+use crate::imaging::views::ViewConfig;
 
 /// Robust error-minimizing noise (Fu et al., ICLR 2022, `methods.md` §2): the noise must keep
 /// the loss low even after a worst-case adversarial step of radius ρ_a and in expectation over
@@ -107,8 +108,29 @@ pub struct TueConfig {
     /// Surrogate and δ-step settings shared with `em`.
     #[serde(flatten)]
     pub train: EmConfig,
-    /// Weight λ of the CSD term against the surrogate's cross-entropy.
+    /// Weight λ of the CSD term against the surrogate's loss.
     pub csd_weight: f32,
+    /// What the surrogate learns from the protected photos.
+    pub surrogate_loss: TueSurrogate,
+    /// Contrastive surrogate: weight λ_ssl of its loss in the δ-step (0 leaves the CSD term
+    /// alone, TUE's SimCLR setting).
+    pub ssl_weight: f32,
+    /// Contrastive surrogate: NT-Xent temperature.
+    pub temperature: f32,
+    /// Contrastive surrogate: how its two views of each photo are drawn.
+    pub views: ViewConfig,
+}
+
+/// What `tue`'s surrogate learns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TueSurrogate {
+    /// A classifier of the groups (cross-entropy), as `em`'s.
+    #[default]
+    Supervised,
+    /// SimCLR without labels (NT-Xent on two random views), as in the paper: the noise is
+    /// made to be what a contrastive learner latches on to.
+    Contrastive,
 }
 
 impl Default for TueConfig {
@@ -116,6 +138,10 @@ impl Default for TueConfig {
         Self {
             train: EmConfig::default(),
             csd_weight: 1.0,
+            surrogate_loss: TueSurrogate::Supervised,
+            ssl_weight: 1.0,
+            temperature: 0.5,
+            views: ViewConfig::default(),
         }
     }
 }
@@ -128,6 +154,14 @@ pub struct ResolvedTue {
     pub train: ResolvedEm,
     /// λ of the CSD term.
     pub csd_weight: f32,
+    /// What the surrogate learns.
+    pub surrogate_loss: TueSurrogate,
+    /// λ_ssl of the contrastive loss (contrastive surrogate).
+    pub ssl_weight: f32,
+    /// NT-Xent temperature (contrastive surrogate).
+    pub temperature: f32,
+    /// Views of the contrastive surrogate.
+    pub views: ViewConfig,
 }
 
 impl TueConfig {
@@ -136,6 +170,10 @@ impl TueConfig {
         ResolvedTue {
             train: self.train.resolve(backend, epsilon),
             csd_weight: self.csd_weight,
+            surrogate_loss: self.surrogate_loss,
+            ssl_weight: self.ssl_weight,
+            temperature: self.temperature,
+            views: self.views,
         }
     }
 }

@@ -30,7 +30,7 @@ macro_rules! surrogate_settings {
 mod methods;
 
 pub use methods::{
-    ClustersConfig, RemConfig, ResolvedClusters, ResolvedRem, ResolvedTue, TueConfig,
+    ClustersConfig, RemConfig, ResolvedClusters, ResolvedRem, ResolvedTue, TueConfig, TueSurrogate,
 };
 
 /// One user-facing strength, mapped to a perturbation budget (oxipng-style presets).

@@ -1,24 +1,18 @@
 //! Training-time augmentations on planar images, all seeded: the standard CIFAR recipe
 //! (random crop with 4-px zero padding + horizontal flip), the standard photo recipe
-//! (random-resized crop + flip), UEraser-lite, and the two-view augmentation of contrastive
-//! learners (SimCLR's crop, flip, colour jitter and grayscale).
+//! (random-resized crop + flip) and UEraser-lite. (A contrastive learner's views:
+//! `imaging::views`.)
 
 use crate::imaging::Planar;
 use crate::imaging::resample::resample_region;
+use crate::imaging::views::random_crop_region;
 use crate::rng::Rng;
 
 /// Random-resized crop (a share `scale` of the area, aspect ratio 3/4–4/3, as torchvision's
 /// `RandomResizedCrop`) resampled to `out × out`, then a horizontal flip with probability ½.
 pub fn random_resized_crop(p: &Planar, out: usize, scale: [f32; 2], rng: &mut Rng) -> Planar {
-    let (w, h) = (p.width as f32, p.height as f32);
-    let area = rng.uniform(scale[0], scale[1]) * w * h;
-    let aspect = rng.uniform((0.75f32).ln(), (4.0f32 / 3.0).ln()).exp();
-    let cw = (area * aspect).sqrt().min(w);
-    let ch = (area / aspect).sqrt().min(h);
-    let x0 = rng.uniform(0.0, w - cw);
-    let y0 = rng.uniform(0.0, h - ch);
-    let flip = rng.below(2) == 1;
-    resample_region(p, (x0, y0, cw, ch), out, out, flip)
+    let (region, flip) = random_crop_region(p.width as f32, p.height as f32, scale, rng);
+    resample_region(p, region, out, out, flip)
 }
 
 /// Random crop with `pad` pixels of zero padding, then a horizontal flip with probability ½.
@@ -46,69 +40,6 @@ pub fn crop_flip(p: &Planar, pad: usize, rng: &mut Rng) -> Planar {
         }
     }
     out
-}
-
-/// How a contrastive learner's view of an image is drawn (SimCLR, Chen et al. 2020, §B.9's
-/// CIFAR recipe): a random-resized crop of `crop_scale` of the area + flip, then with
-/// probability `p_jitter` brightness, contrast and saturation each scaled by a random factor
-/// in `1 ± jitter` (in that order; hue is not jittered), then grayscale with probability
-/// `p_gray`.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct ViewConfig {
-    /// Share of the area a crop keeps, `[min, max]`.
-    pub crop_scale: [f32; 2],
-    /// Colour-jitter strength (brightness, contrast, saturation).
-    pub jitter: f32,
-    /// Probability of the colour jitter.
-    pub p_jitter: f32,
-    /// Probability of turning the view gray.
-    pub p_gray: f32,
-}
-
-impl Default for ViewConfig {
-    fn default() -> Self {
-        Self {
-            crop_scale: [0.2, 1.0],
-            jitter: 0.4,
-            p_jitter: 0.8,
-            p_gray: 0.2,
-        }
-    }
-}
-
-/// One random view of `p`, `out × out` ([`ViewConfig`]). Values stay in `[0, 1]`.
-pub fn contrastive_view(p: &Planar, out: usize, cfg: &ViewConfig, rng: &mut Rng) -> Planar {
-    let mut v = random_resized_crop(p, out, cfg.crop_scale, rng);
-    let n = v.plane_len();
-    let luma = |d: &[f32], i: usize| 0.299 * d[i] + 0.587 * d[n + i] + 0.114 * d[2 * n + i];
-    if rng.next_f32() < cfg.p_jitter {
-        let mut factor = || rng.uniform((1.0 - cfg.jitter).max(0.0), 1.0 + cfg.jitter);
-        let (b, c, s) = (factor(), factor(), factor());
-        v.data
-            .iter_mut()
-            .for_each(|x| *x = (*x * b).clamp(0.0, 1.0));
-        let mean = (0..n).map(|i| luma(&v.data, i)).sum::<f32>() / n.max(1) as f32;
-        v.data
-            .iter_mut()
-            .for_each(|x| *x = ((*x - mean) * c + mean).clamp(0.0, 1.0));
-        for i in 0..n {
-            let l = luma(&v.data, i);
-            for ch in 0..3 {
-                let x = &mut v.data[ch * n + i];
-                *x = (l + (*x - l) * s).clamp(0.0, 1.0);
-            }
-        }
-    }
-    if rng.next_f32() < cfg.p_gray {
-        for i in 0..n {
-            let l = luma(&v.data, i);
-            for ch in 0..3 {
-                v.data[ch * n + i] = l;
-            }
-        }
-    }
-    v
 }
 
 /// A smooth random field in `[-1, 1]` (bilinear upsampling of a 4×4 random grid).
@@ -238,41 +169,6 @@ mod tests {
             saw_padding |= out.data.iter().filter(|&&v| v == 0.0).count() > 3;
         }
         assert!(saw_padding);
-    }
-
-    #[test]
-    fn contrastive_views_differ_stay_in_range_and_gray_when_asked() {
-        let mut r = Rng::new(4);
-        let mut p = Planar::zeros(20, 20);
-        p.data.iter_mut().for_each(|v| *v = r.next_f32());
-        let cfg = ViewConfig::default();
-        let a = contrastive_view(&p, 12, &cfg, &mut Rng::new(9));
-        assert_eq!(
-            a,
-            contrastive_view(&p, 12, &cfg, &mut Rng::new(9)),
-            "seeded"
-        );
-        let b = contrastive_view(&p, 12, &cfg, &mut Rng::new(10));
-        assert_eq!((a.width, a.height), (12, 12));
-        assert_ne!(a, b, "two draws give two views");
-        assert!(
-            a.data
-                .iter()
-                .chain(&b.data)
-                .all(|v| (0.0..=1.0).contains(v))
-        );
-        let gray = ViewConfig { p_gray: 1.0, ..cfg };
-        let g = contrastive_view(&p, 12, &gray, &mut Rng::new(3));
-        let n = g.plane_len();
-        assert!((0..n).all(|i| g.data[i] == g.data[n + i] && g.data[i] == g.data[2 * n + i]));
-        // Without jitter or gray, a view is the random-resized crop alone.
-        let plain = ViewConfig {
-            p_jitter: 0.0,
-            p_gray: 0.0,
-            ..cfg
-        };
-        let crop = random_resized_crop(&p, 12, plain.crop_scale, &mut Rng::new(1));
-        assert_eq!(contrastive_view(&p, 12, &plain, &mut Rng::new(1)), crop);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod resample;
 pub mod scan;
 pub mod transforms;
 pub mod turbo;
+pub mod views;
 pub mod visibility;
 
 pub use apply::{ApplyStats, apply_delta, apply_pattern, apply_perturbation};

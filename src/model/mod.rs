@@ -6,6 +6,7 @@
 mod init;
 mod medium_cnn;
 mod resnet;
+mod simclr;
 mod small_cnn;
 
 use burn::prelude::*;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 pub use init::seeded_init;
 pub use medium_cnn::{MediumCnn, MediumCnnConfig};
 pub use resnet::{ResNet18, ResNet18Config};
+pub use simclr::{SimClr, nt_xent};
 pub use small_cnn::{SmallCnn, SmallCnnConfig};
 
 /// Which surrogate architecture to use.

@@ -1,13 +1,18 @@
-//! Transferable unlearnable examples (Ren et al., ICLR 2023; `methods.md` §5), supervised
-//! form: error-minimizing noise whose δ-steps also minimise the class-wise separability
-//! discriminant (CSD) of the noise itself, so each group's noise clusters apart from the
-//! others'. A linearly separable noise is a shortcut for any learner, not only for the
-//! surrogate's architecture and recipe. (The paper's surrogate is a contrastive model; ours is
-//! the same supervised surrogate as `em`, the CSD term is the part that transfers.)
+//! Transferable unlearnable examples (Ren et al., ICLR 2023; `methods.md` §5): error-minimizing
+//! noise whose δ-steps also minimise the class-wise separability discriminant (CSD) of the
+//! noise itself, so each group's noise clusters apart from the others'. A linearly separable
+//! noise is a shortcut for any learner, not only for the surrogate's architecture and recipe.
+//!
+//! Two surrogates ([`TueSurrogate`]): the same supervised classifier as `em` (cross-entropy +
+//! CSD), or the paper's contrastive one ([`contrastive`]: SimCLR without labels, NT-Xent + CSD),
+//! which aims the noise at self-supervised learners.
+
+mod contrastive;
+mod views;
 
 use super::em::{Objective, check_album, run};
 use super::{AlbumProtector, Fitted, MethodContext, MethodId, TrainingSet};
-use crate::config::TueConfig;
+use crate::config::{TueConfig, TueSurrogate};
 use crate::device::ComputeDevice;
 use crate::error::MethodError;
 
@@ -40,6 +45,9 @@ impl AlbumProtector for Transferable {
     fn fit(&self, set: &TrainingSet, ctx: &MethodContext<'_>) -> Result<Fitted, MethodError> {
         check_album(self.id(), set)?;
         let r = self.cfg.resolve(ctx.device.backend, self.epsilon);
+        if r.surrogate_loss == TueSurrogate::Contrastive {
+            return contrastive::run(set, &r, self.id().id(), ctx);
+        }
         let obj = Objective {
             robust: None,
             csd_weight: r.csd_weight,
