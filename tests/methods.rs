@@ -315,6 +315,32 @@ fn tue_with_a_contrastive_surrogate_makes_contrastive_learning_easier() {
         fit(&quick, &set).deltas,
         "same seed, same noise"
     );
+    // λ_ssl = 0 (the paper's SimCLR setting): the δ-steps only separate the groups' noise.
+    let mut csd_only = contrastive(2, 5, 40);
+    if let MethodConfig::Tue(t) = &mut csd_only.method {
+        t.csd_weight = 1.0;
+        t.ssl_weight = 0.0;
+    }
+    let separated = fit(&csd_only, &set);
+    let mut r = unlearnable::rng::Rng::new(3);
+    let uniform: Vec<Planar> = separated
+        .deltas
+        .iter()
+        .map(|d| {
+            let mut u = d.clone();
+            u.data
+                .iter_mut()
+                .for_each(|v| *v = r.uniform(-8.0 / 255.0, 8.0 / 255.0));
+            u
+        })
+        .collect();
+    let (a, b) = (
+        csd_of(&separated.deltas, &set.labels),
+        csd_of(&uniform, &set.labels),
+    );
+    eprintln!("CSD: λ_ssl = 0 noise {a:.3}, uniform noise {b:.3}");
+    assert!(a < 0.5 * b, "{a} vs {b}");
+
     let a = fit(&contrastive(10, 10, 40), &set);
     assert_eq!(a.report.settings["surrogate_loss"], "contrastive");
     assert_eq!(a.report.rounds, 10);

@@ -123,7 +123,9 @@ pub fn run(
     let (mut rounds, mut acc, mut reached) = (0, 0.0, false);
     for round in 1..=t.max_rounds {
         let round_start = Instant::now();
-        for _ in 0..t.theta_steps {
+        // With λ_ssl = 0 the δ-steps never read the surrogate: do not train it.
+        let theta_steps = if r.ssl_weight > 0.0 { t.theta_steps } else { 0 };
+        for _ in 0..theta_steps {
             if ctx.cancel.is_cancelled() {
                 return Err(MethodError::Cancelled);
             }
@@ -153,18 +155,24 @@ pub fn run(
                 if ctx.cancel.is_cancelled() {
                     return Err(MethodError::Cancelled);
                 }
-                let xin = (xb.clone() + db).clamp(0.0, 1.0);
+                let xin = (xb.clone() + db.clone()).clamp(0.0, 1.0);
                 let leaf = xin.clone().autodiff().require_grad();
-                let z = two_views(&frozen, leaf.clone(), r, &mut rng, &ad);
-                let mut loss = nt_xent(z, r.temperature).mul_scalar(r.ssl_weight);
-                if r.csd_weight > 0.0
-                    && let Some(c) = csd(
-                        (leaf.clone() - xb.clone().autodiff()).flatten::<2>(1, 3),
-                        &labels,
-                    )
-                {
-                    loss = loss + c.mul_scalar(r.csd_weight);
-                }
+                let ssl = (r.ssl_weight > 0.0).then(|| {
+                    let z = two_views(&frozen, leaf.clone(), r, &mut rng, &ad);
+                    nt_xent(z, r.temperature).mul_scalar(r.ssl_weight)
+                });
+                let separability = (r.csd_weight > 0.0)
+                    .then(|| {
+                        let d = (leaf.clone() - xb.clone().autodiff()).flatten::<2>(1, 3);
+                        csd(d, &labels).map(|c| c.mul_scalar(r.csd_weight))
+                    })
+                    .flatten();
+                let loss = match (ssl, separability) {
+                    (Some(a), Some(b)) => a + b,
+                    (Some(a), None) | (None, Some(a)) => a,
+                    // Nothing to minimise for this batch (one group, no contrastive term).
+                    (None, None) => break,
+                };
                 let grads = loss.backward();
                 let g = leaf
                     .grad(&grads)
