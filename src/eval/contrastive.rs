@@ -14,13 +14,14 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::EvalConfig;
+use super::trainer::report_epoch;
 use crate::cancel::CancelToken;
 use crate::error::{EvalError, MethodError};
 use crate::imaging::Planar;
 use crate::imaging::resample::resample_region;
 use crate::imaging::views::{ViewConfig, contrastive_view};
 use crate::model::{SimClr, Surrogate, nt_xent};
-use crate::progress::{ProgressEvent, ProgressSink};
+use crate::progress::ProgressSink;
 use crate::rng::{Rng, derive_seed};
 use crate::train::{Optimizer, batch_tensor, count_correct, label_tensor};
 
@@ -193,15 +194,14 @@ pub fn train_arm(
             device,
         )?;
         curve.push(acc);
-        events.emit(ProgressEvent::Epoch {
-            arm: arm.to_string(),
-            epoch: epoch as u32,
-            epochs: cfg.epochs as u32,
-            train_loss: loss_sum
-                .map_or(0.0, |sum| sum.try_into_scalar::<f32>().unwrap_or(f32::NAN))
-                / steps_per_epoch as f32,
-            test_accuracy: acc,
-        });
+        report_epoch(
+            events,
+            arm,
+            [epoch, cfg.epochs],
+            loss_sum,
+            steps_per_epoch,
+            acc,
+        );
     }
     Ok(curve)
 }
@@ -210,6 +210,7 @@ pub fn train_arm(
 mod tests {
     use super::*;
     use crate::model::SurrogateKind;
+    use crate::progress::ProgressEvent;
 
     /// Images of `k` classes that differ only in their colour, with per-image noise.
     fn colour_classes(k: usize, per_class: usize, seed: u64) -> (Vec<Planar>, Vec<usize>) {

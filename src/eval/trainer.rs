@@ -147,17 +147,36 @@ pub fn train_arm(
         }
         let acc = accuracy(&learner.model, test, test_labels, device)?;
         curve.push(acc);
-        events.emit(ProgressEvent::Epoch {
-            arm: arm.to_string(),
-            epoch: epoch as u32,
-            epochs: cfg.epochs as u32,
-            train_loss: loss_sum
-                .map_or(0.0, |sum| sum.try_into_scalar::<f32>().unwrap_or(f32::NAN))
-                / steps_per_epoch as f32,
-            test_accuracy: acc,
-        });
+        report_epoch(
+            events,
+            arm,
+            [epoch, cfg.epochs],
+            loss_sum,
+            steps_per_epoch,
+            acc,
+        );
     }
     Ok(curve)
+}
+
+/// Tell `events` that epoch `[epoch, epochs]` of `arm` ended: the mean of its losses (summed on
+/// the device over `steps`, read here once) and the clean test accuracy.
+pub(super) fn report_epoch(
+    events: &dyn ProgressSink,
+    arm: &str,
+    [epoch, epochs]: [usize; 2],
+    loss_sum: Option<Tensor<1>>,
+    steps: usize,
+    test_accuracy: f32,
+) {
+    events.emit(ProgressEvent::Epoch {
+        arm: arm.to_string(),
+        epoch: epoch as u32,
+        epochs: epochs as u32,
+        train_loss: loss_sum.map_or(0.0, |sum| sum.try_into_scalar::<f32>().unwrap_or(f32::NAN))
+            / steps.max(1) as f32,
+        test_accuracy,
+    });
 }
 
 #[cfg(test)]

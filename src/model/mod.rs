@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub use init::seeded_init;
 pub use medium_cnn::{MediumCnn, MediumCnnConfig};
 pub use resnet::{ResNet18, ResNet18Config};
-pub use simclr::{SimClr, nt_xent};
+pub use simclr::{SimClr, nt_xent, unit_rows};
 pub use small_cnn::{SmallCnn, SmallCnnConfig};
 
 /// Which surrogate architecture to use.

@@ -64,6 +64,17 @@ impl SimClr {
     }
 }
 
+/// Rows of `z: [N, P]` scaled to unit length.
+pub fn unit_rows(z: Tensor<2>) -> Tensor<2> {
+    let norm = z
+        .clone()
+        .powf_scalar(2.0)
+        .sum_dim(1)
+        .add_scalar(1e-12)
+        .sqrt(); // [N, 1]
+    z / norm
+}
+
 /// NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR: rows `i` and `i + B` of
 /// `z` are two views of one image; each row's positive is its partner among the other `2B − 1`
 /// rows, by cosine similarity divided by `temperature`; averaged over all `2B` rows.
@@ -75,13 +86,7 @@ pub fn nt_xent(z: Tensor<2>, temperature: f32) -> Tensor<1> {
     let [rows, _] = z.dims();
     let b = rows / 2;
     let device = z.device();
-    let norm = z
-        .clone()
-        .powf_scalar(2.0)
-        .sum_dim(1)
-        .add_scalar(1e-12)
-        .sqrt(); // [2B, 1]
-    let z = z / norm;
+    let z = unit_rows(z);
     let sim = z.clone().matmul(z.transpose()).div_scalar(temperature); // [2B, 2B]
     // A row is never its own candidate.
     let sim = sim - Tensor::<2>::eye(rows, &device).mul_scalar(1e9);

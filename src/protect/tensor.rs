@@ -46,6 +46,34 @@ pub fn read_scalar(t: Tensor<1>, method: &'static str) -> Result<f32, MethodErro
     Ok(values.first().copied().unwrap_or(0.0))
 }
 
+/// One planar perturbation per photo from `delta: [rows, 3, s, s]` (read back from the device
+/// once), photo `i` taking row `row_of(i)` (its own row sample-wise, its group's class-wise).
+pub fn rows_to_planars(
+    delta: Tensor<4>,
+    n: usize,
+    row_of: impl Fn(usize) -> usize,
+    method: &'static str,
+) -> Result<Vec<Planar>, MethodError> {
+    let [_, c, h, w] = delta.dims();
+    let compute = |message: String| MethodError::Compute { method, message };
+    let values = delta
+        .try_into_data()
+        .map_err(|e| compute(format!("{e:?}")))?
+        .try_into_vec::<f32>()
+        .map_err(|e| compute(format!("{e:?}")))?;
+    let plane = c * h * w;
+    Ok((0..n)
+        .map(|i| {
+            let row = row_of(i);
+            Planar {
+                width: w as u32,
+                height: h as u32,
+                data: values[row * plane..(row + 1) * plane].to_vec(),
+            }
+        })
+        .collect())
+}
+
 /// `[1, 3, H, W]` tensor from a planar image.
 pub fn planar_to_tensor(p: &Planar, device: &Device) -> Tensor<4> {
     let shape = [1, 3, p.height as usize, p.width as usize];

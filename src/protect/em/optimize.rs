@@ -13,10 +13,9 @@ use burn::tensor::TensorData;
 
 use crate::config::ResolvedEm;
 use crate::error::MethodError;
-use crate::imaging::Planar;
 use crate::model::Surrogate;
 use crate::progress::ProgressEvent;
-use crate::protect::tensor::{correct_on_device, read_scalar, tempered};
+use crate::protect::tensor::{correct_on_device, read_scalar, rows_to_planars, tempered};
 use crate::protect::{FitReport, Fitted, MethodContext, TrainingSet};
 use crate::rng::{BatchSampler, Rng, derive_seed};
 
@@ -328,22 +327,12 @@ pub fn run(
         }
     }
 
-    let values: Vec<f32> = delta
-        .try_into_data()
-        .map_err(|e| compute_err(method, e))?
-        .try_into_vec::<f32>()
-        .map_err(|e| compute_err(method, e))?;
-    let plane = 3 * s * s;
-    let deltas = (0..n)
-        .map(|i| {
-            let row = if classwise { p.labels[i] } else { i };
-            Planar {
-                width: s as u32,
-                height: s as u32,
-                data: values[row * plane..(row + 1) * plane].to_vec(),
-            }
-        })
-        .collect();
+    let deltas = rows_to_planars(
+        delta,
+        n,
+        |i| if classwise { p.labels[i] } else { i },
+        method,
+    )?;
     Ok(Fitted {
         deltas,
         report: FitReport {

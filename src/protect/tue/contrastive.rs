@@ -16,24 +16,16 @@ use burn::tensor::TensorData;
 use super::views::TensorViews;
 use crate::config::ResolvedTue;
 use crate::error::MethodError;
-use crate::imaging::Planar;
-use crate::model::{SimClr, nt_xent};
+use crate::model::{SimClr, nt_xent, unit_rows};
 use crate::progress::ProgressEvent;
 use crate::protect::em::csd;
-use crate::protect::tensor::read_scalar;
+use crate::protect::tensor::{read_scalar, rows_to_planars};
 use crate::protect::{FitReport, Fitted, MethodContext, TrainingSet};
 use crate::rng::{BatchSampler, Rng, derive_seed};
 use crate::train::Optimizer;
 
 /// Width of the projection head's output.
 const PROJECTION_DIM: usize = 128;
-
-fn compute_err(method: &'static str, e: impl std::fmt::Debug) -> MethodError {
-    MethodError::Compute {
-        method,
-        message: format!("{e:?}"),
-    }
-}
 
 fn rows(x: &Tensor<4>, idx: &[usize], device: &Device) -> Tensor<4> {
     let v: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
@@ -62,13 +54,7 @@ fn two_views(
 fn matched_on_device(z: Tensor<2>) -> Tensor<1> {
     let [rows, _] = z.dims();
     let device = z.device();
-    let norm = z
-        .clone()
-        .powf_scalar(2.0)
-        .sum_dim(1)
-        .add_scalar(1e-12)
-        .sqrt();
-    let z = z / norm;
+    let z = unit_rows(z);
     let sim = z.clone().matmul(z.transpose()) - Tensor::<2>::eye(rows, &device).mul_scalar(1e9);
     let partner: Vec<i64> = (0..rows).map(|i| ((i + rows / 2) % rows) as i64).collect();
     let partner = Tensor::<1, Int>::from_data(TensorData::new(partner, [rows]), &device);
@@ -174,9 +160,10 @@ pub fn run(
                     (None, None) => break,
                 };
                 let grads = loss.backward();
-                let g = leaf
-                    .grad(&grads)
-                    .ok_or_else(|| compute_err(method, "no gradient for the input"))?;
+                let g = leaf.grad(&grads).ok_or_else(|| MethodError::Compute {
+                    method,
+                    message: "no gradient for the input".into(),
+                })?;
                 loss_sum = loss_sum + loss.inner().detach();
                 loss_count += 1;
                 db = (xin - g.sign().mul_scalar(alpha) - xb.clone()).clamp(-eps, eps);
@@ -205,19 +192,7 @@ pub fn run(
         }
     }
 
-    let values: Vec<f32> = delta
-        .try_into_data()
-        .map_err(|e| compute_err(method, e))?
-        .try_into_vec::<f32>()
-        .map_err(|e| compute_err(method, e))?;
-    let plane = 3 * s * s;
-    let deltas = (0..n)
-        .map(|i| Planar {
-            width: s as u32,
-            height: s as u32,
-            data: values[i * plane..(i + 1) * plane].to_vec(),
-        })
-        .collect();
+    let deltas = rows_to_planars(delta, n, |i| i, method)?;
     Ok(Fitted {
         deltas,
         report: FitReport {
