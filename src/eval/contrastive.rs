@@ -14,7 +14,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::EvalConfig;
-use super::trainer::report_epoch;
+use super::trainer::{Schedule, report_epoch};
 use crate::cancel::CancelToken;
 use crate::error::{EvalError, MethodError};
 use crate::imaging::Planar;
@@ -22,7 +22,7 @@ use crate::imaging::resample::resample_region;
 use crate::imaging::views::{ViewConfig, contrastive_view};
 use crate::model::{SimClr, Surrogate, nt_xent};
 use crate::progress::ProgressSink;
-use crate::rng::{Rng, derive_seed};
+use crate::rng::derive_seed;
 use crate::train::{Optimizer, batch_tensor, count_correct, label_tensor};
 
 /// Settings of the contrastive exploiter that the supervised one does not have (the network,
@@ -143,31 +143,22 @@ pub fn train_arm(
         .init([cfg.momentum, f64::from(cfg.weight_decay), 5.0]);
     let probe_train: Vec<Planar> = train.iter().map(|p| fitted(p, side)).collect();
     let probe_test: Vec<Planar> = test.iter().map(|p| fitted(p, side)).collect();
-    let n = train.len();
     // Two images at least: a lone image's views have no negatives.
-    let batch = cfg.batch_size.min(n).max(2);
-    let steps_per_epoch = n.div_ceil(batch);
-    let total = (cfg.epochs * steps_per_epoch).max(1);
-    let mut rng = Rng::new(derive_seed(cfg.seed, "eval-batches", 0));
-    let mut order: Vec<usize> = (0..n).collect();
+    let batch = cfg.batch_size.min(train.len()).max(2);
+    let mut plan = Schedule::new(train.len(), batch, cfg);
     let mut curve = Vec::with_capacity(cfg.epochs);
-    let mut step = 0usize;
     for epoch in 1..=cfg.epochs {
-        for i in (1..n).rev() {
-            order.swap(i, rng.below(i as u64 + 1) as usize);
-        }
+        let order = plan.shuffle();
         let mut loss_sum: Option<Tensor<1>> = None;
         for chunk in order.chunks(batch).filter(|c| c.len() >= 2) {
             if cancel.is_cancelled() {
                 return Err(EvalError::Method(MethodError::Cancelled));
             }
-            let lr = 0.5
-                * cfg.learning_rate
-                * (1.0 + (std::f64::consts::PI * step as f64 / total as f64).cos());
+            let lr = plan.learning_rate();
             // Rows 0..B: first views; rows B..2B: second views, in the same order.
             let views: Vec<Planar> = (0..2)
                 .flat_map(|_| chunk.iter())
-                .map(|&i| contrastive_view(&train[i], side, &cc.views, &mut rng))
+                .map(|&i| contrastive_view(&train[i], side, &cc.views, &mut plan.rng))
                 .collect();
             let all: Vec<usize> = (0..views.len()).collect();
             let loss = nt_xent(
@@ -181,7 +172,7 @@ pub fn train_arm(
                 Some(sum) => sum + value,
                 None => value,
             });
-            step += 1;
+            plan.advance();
         }
         let acc = linear_probe(
             &model.encoder,
@@ -199,7 +190,7 @@ pub fn train_arm(
             arm,
             [epoch, cfg.epochs],
             loss_sum,
-            steps_per_epoch,
+            plan.steps_per_epoch,
             acc,
         );
     }
@@ -211,6 +202,7 @@ mod tests {
     use super::*;
     use crate::model::SurrogateKind;
     use crate::progress::ProgressEvent;
+    use crate::rng::Rng;
 
     /// Images of `k` classes that differ only in their colour, with per-image noise.
     fn colour_classes(k: usize, per_class: usize, seed: u64) -> (Vec<Planar>, Vec<usize>) {

@@ -75,18 +75,11 @@ pub fn train_arm(
         [cfg.momentum, f64::from(cfg.weight_decay), 5.0],
         &ad,
     );
-    let n = train.len();
-    let batch = cfg.batch_size.min(n).max(1);
-    let steps_per_epoch = n.div_ceil(batch);
-    let total = (cfg.epochs * steps_per_epoch).max(1);
-    let mut rng = Rng::new(derive_seed(cfg.seed, "eval-batches", 0));
-    let mut order: Vec<usize> = (0..n).collect();
+    let batch = cfg.batch_size.min(train.len()).max(1);
+    let mut plan = Schedule::new(train.len(), batch, cfg);
     let mut curve = Vec::with_capacity(cfg.epochs);
-    let mut step = 0usize;
     for epoch in 1..=cfg.epochs {
-        for i in (1..n).rev() {
-            order.swap(i, rng.below(i as u64 + 1) as usize);
-        }
+        let order = plan.shuffle();
         // The epoch's summed loss stays on the device: reading it every step would make a GPU
         // wait for the host once per batch.
         let mut loss_sum: Option<Tensor<1>> = None;
@@ -94,9 +87,8 @@ pub fn train_arm(
             if cancel.is_cancelled() {
                 return Err(EvalError::Method(MethodError::Cancelled));
             }
-            let lr = 0.5
-                * cfg.learning_rate
-                * (1.0 + (std::f64::consts::PI * step as f64 / total as f64).cos());
+            let lr = plan.learning_rate();
+            let rng = &mut plan.rng;
             let targets = label_tensor(labels, chunk, &ad);
             let repeats = defences.ueraser_repeats.unwrap_or(1).max(1);
             // UEraser-max: of `repeats` augmented copies, train on the one with the highest loss.
@@ -107,12 +99,12 @@ pub fn train_arm(
                     .map(|&i| {
                         let a = match cfg.train_size {
                             Some(t) => {
-                                random_resized_crop(&train[i], t as usize, cfg.crop_scale, &mut rng)
+                                random_resized_crop(&train[i], t as usize, cfg.crop_scale, rng)
                             }
-                            None => crop_flip(&train[i], 4, &mut rng),
+                            None => crop_flip(&train[i], 4, rng),
                         };
                         if defences.ueraser_repeats.is_some() {
-                            ueraser(&a, &mut rng)
+                            ueraser(&a, rng)
                         } else {
                             a
                         }
@@ -143,7 +135,7 @@ pub fn train_arm(
                 Some(sum) => sum + detached,
                 None => detached,
             });
-            step += 1;
+            plan.advance();
         }
         let acc = accuracy(&learner.model, test, test_labels, device)?;
         curve.push(acc);
@@ -152,11 +144,59 @@ pub fn train_arm(
             arm,
             [epoch, cfg.epochs],
             loss_sum,
-            steps_per_epoch,
+            plan.steps_per_epoch,
             acc,
         );
     }
     Ok(curve)
+}
+
+/// The batch order and learning rate of one arm's training: the images reshuffled every epoch
+/// by a seeded generator (which the augmentations then draw from too), and a cosine schedule
+/// from the peak learning rate to 0 over all steps.
+pub(super) struct Schedule {
+    /// The arm's generator: shuffles, then augmentations.
+    pub rng: Rng,
+    order: Vec<usize>,
+    step: usize,
+    total: usize,
+    peak: f64,
+    /// Mini-batches per epoch.
+    pub steps_per_epoch: usize,
+}
+
+impl Schedule {
+    /// `n` images in batches of `batch`, `cfg.epochs` epochs.
+    pub fn new(n: usize, batch: usize, cfg: &EvalConfig) -> Self {
+        let steps_per_epoch = n.div_ceil(batch.max(1));
+        Self {
+            rng: Rng::new(derive_seed(cfg.seed, "eval-batches", 0)),
+            order: (0..n).collect(),
+            step: 0,
+            total: (cfg.epochs * steps_per_epoch).max(1),
+            peak: cfg.learning_rate,
+            steps_per_epoch,
+        }
+    }
+
+    /// The next epoch's order.
+    pub fn shuffle(&mut self) -> Vec<usize> {
+        for i in (1..self.order.len()).rev() {
+            self.order.swap(i, self.rng.below(i as u64 + 1) as usize);
+        }
+        self.order.clone()
+    }
+
+    /// The learning rate of the current step.
+    pub fn learning_rate(&self) -> f64 {
+        let t = self.step as f64 / self.total as f64;
+        0.5 * self.peak * (1.0 + (std::f64::consts::PI * t).cos())
+    }
+
+    /// One step taken.
+    pub fn advance(&mut self) {
+        self.step += 1;
+    }
 }
 
 /// Tell `events` that epoch `[epoch, epochs]` of `arm` ended: the mean of its losses (summed on
