@@ -58,8 +58,9 @@ pub const METHODS: [MethodInfo; 8] = [
         title: "Error-minimizing noise",
         explain: "Trains a small model on your photos and tunes a faint pattern for each photo that \
                  makes it look 'already learned', so models trained on it learn little; the \
-                 strongest method here, takes seconds to minutes per album, needs at least 2 photos \
-                 (Huang et al., 2021).",
+                 strongest method here against models trained with labels (not against \
+                 self-supervised ones, in our tests), takes seconds to minutes per album, needs \
+                 at least 2 photos (Huang et al., 2021).",
         uses_classes: true,
         in_app: true,
         training_based: true,
@@ -96,8 +97,9 @@ pub const METHODS: [MethodInfo; 8] = [
         explain: "Error-minimizing noise whose patterns also differ clearly from group to group, \
                  meant to work for other kinds of models and training too (Ren et al., 2023); \
                  about as fast as error-minimizing noise; in our tests it protected a little less \
-                 than plain error-minimizing noise, also against another training recipe \
-                 (EVALUATION.md); needs at least 2 photos.",
+                 than plain error-minimizing noise against models trained with labels, and a \
+                 little more against self-supervised ones, where plain error-minimizing noise \
+                 does nothing (EVALUATION.md); needs at least 2 photos.",
         uses_classes: true,
         in_app: true,
         training_based: true,
