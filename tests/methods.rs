@@ -315,6 +315,31 @@ fn tue_with_a_contrastive_surrogate_makes_contrastive_learning_easier() {
         fit(&quick, &set).deltas,
         "same seed, same noise"
     );
+    // Luma-only: the three channels move together wherever no channel touches 0 or 1.
+    let mut luma = quick.clone();
+    if let MethodConfig::Tue(t) = &mut luma.method {
+        t.luma_only = true;
+    }
+    let gray = fit(&luma, &set);
+    let eps8 = 8.0 / 255.0;
+    let (mut checked, mut colour) = (0, 0);
+    for (d, x) in gray.deltas.iter().zip(&set.images) {
+        let n = x.plane_len();
+        for i in 0..n {
+            let inside = (0..3).all(|c| (eps8..=1.0 - eps8).contains(&x.data[c * n + i]));
+            if inside {
+                checked += 1;
+                let (r, g, b) = (d.data[i], d.data[n + i], d.data[2 * n + i]);
+                if (r - g).abs() > 1e-6 || (r - b).abs() > 1e-6 {
+                    colour += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 10_000, "{checked}");
+    assert_eq!(colour, 0, "pixels with colour in luma-only noise");
+    assert!(gray.deltas.iter().all(|d| d.linf() > 4.0 / 255.0));
+
     // λ_ssl = 0 (the paper's SimCLR setting): the δ-steps only separate the groups' noise.
     let mut csd_only = contrastive(2, 5, 40);
     if let MethodConfig::Tue(t) = &mut csd_only.method {

@@ -119,6 +119,9 @@ pub struct TueConfig {
     pub temperature: f32,
     /// Contrastive surrogate: how its two views of each photo are drawn.
     pub views: ViewConfig,
+    /// Contrastive surrogate: noise in brightness only (the three channels move together), so
+    /// it carries no colour cast.
+    pub luma_only: bool,
 }
 
 /// What `tue`'s surrogate learns.
@@ -142,6 +145,7 @@ impl Default for TueConfig {
             ssl_weight: 1.0,
             temperature: 0.5,
             views: ViewConfig::default(),
+            luma_only: false,
         }
     }
 }
@@ -162,6 +166,8 @@ pub struct ResolvedTue {
     pub temperature: f32,
     /// Views of the contrastive surrogate.
     pub views: ViewConfig,
+    /// Brightness-only noise (contrastive surrogate).
+    pub luma_only: bool,
 }
 
 impl TueConfig {
@@ -174,6 +180,7 @@ impl TueConfig {
             ssl_weight: self.ssl_weight,
             temperature: self.temperature,
             views: self.views,
+            luma_only: self.luma_only,
         }
     }
 }

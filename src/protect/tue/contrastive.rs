@@ -1,7 +1,9 @@
 //! TUE's min-min with a contrastive surrogate (`methods.md` §5): θ-steps train a SimCLR network
 //! without labels on two random views of x+δ; δ-steps take signed-gradient descent steps on
 //! λ_ssl·NT-Xent(views of x+δ) + λ_csd·CSD(δ), so the noise becomes what makes each photo's two
-//! views easy to match (a shortcut for contrastive learners) and separable by group.
+//! views easy to match (a shortcut for contrastive learners) and separable by group. With
+//! `luma_only` the three channels move together (no colour cast: matching views through crops
+//! otherwise favours low-frequency colour signatures).
 //!
 //! Shapes: `n` photos, square side `s`. Clean images `x: [n, 3, s, s]` and sample-wise
 //! `δ: [n, 3, s, s]` live on the plain device; the network and the views on the autodiff device.
@@ -90,8 +92,13 @@ pub fn run(
     let x = Tensor::<4>::from_data(TensorData::new(data, [n, 3, s, s]), &device);
     let (eps, alpha) = (t.epsilon, t.step_size);
     let mut rng = Rng::new(derive_seed(ctx.seed, "tue-contrastive", 0));
-    let start: Vec<f32> = (0..n * 3 * s * s).map(|_| rng.uniform(-eps, eps)).collect();
-    let mut delta = Tensor::<4>::from_data(TensorData::new(start, [n, 3, s, s]), &device);
+    // Luma-only noise moves the three channels together: one plane per photo.
+    let planes = if r.luma_only { 1 } else { 3 };
+    let start: Vec<f32> = (0..n * planes * s * s)
+        .map(|_| rng.uniform(-eps, eps))
+        .collect();
+    let mut delta = Tensor::<4>::from_data(TensorData::new(start, [n, planes, s, s]), &device)
+        .repeat_dim(1, 3 / planes);
     // Two photos at least per batch: a lone photo's views have no negatives.
     let batch = t.batch_size.min(n).max(2);
     let [lr, momentum, weight_decay, clip] = t.sgd;
@@ -166,6 +173,12 @@ pub fn run(
                 })?;
                 loss_sum = loss_sum + loss.inner().detach();
                 loss_count += 1;
+                // Luma-only: one step for the three channels, down the summed gradient.
+                let g = if r.luma_only {
+                    g.sum_dim(1).repeat_dim(1, 3)
+                } else {
+                    g
+                };
                 db = (xin - g.sign().mul_scalar(alpha) - xb.clone()).clamp(-eps, eps);
             }
             let xin = (xb + db.clone()).clamp(0.0, 1.0).autodiff();
