@@ -113,11 +113,13 @@ pub fn run(
         .map(|a| a..(a + batch).min(n))
         .collect();
 
+    // With λ_ssl = 0 the δ-steps never read the surrogate: it is neither trained nor asked
+    // to match views (the rounds then report no matching share, 0, and run to the limit).
+    let trains_surrogate = r.ssl_weight > 0.0;
     let (mut rounds, mut acc, mut reached) = (0, 0.0, false);
     for round in 1..=t.max_rounds {
         let round_start = Instant::now();
-        // With λ_ssl = 0 the δ-steps never read the surrogate: do not train it.
-        let theta_steps = if r.ssl_weight > 0.0 { t.theta_steps } else { 0 };
+        let theta_steps = if trains_surrogate { t.theta_steps } else { 0 };
         for _ in 0..theta_steps {
             if ctx.cancel.is_cancelled() {
                 return Err(MethodError::Cancelled);
@@ -181,9 +183,11 @@ pub fn run(
                 };
                 db = (xin - g.sign().mul_scalar(alpha) - xb.clone()).clamp(-eps, eps);
             }
-            let xin = (xb + db.clone()).clamp(0.0, 1.0).autodiff();
-            matched =
-                matched + matched_on_device(two_views(&frozen, xin, r, &mut rng, &ad)).inner();
+            if trains_surrogate {
+                let xin = (xb + db.clone()).clamp(0.0, 1.0).autodiff();
+                let z = two_views(&frozen, xin, r, &mut rng, &ad);
+                matched = matched + matched_on_device(z).inner();
+            }
             delta = delta.slice_assign([range], db);
         }
 
