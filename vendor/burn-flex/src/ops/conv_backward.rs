@@ -256,7 +256,7 @@ fn accumulate_chunk<T>(
     let p = d.p();
     let depth = range.len() * p;
     let rows = d.rows();
-    col.clear();
+    // im2col_rows writes every element, so the reused buffer needs no zeroing.
     col.resize(rows * depth, zero);
     im2col_rows(col, x, d, range.clone());
 
@@ -265,7 +265,7 @@ fn accumulate_chunk<T>(
         let start = range.start * d.o * p;
         &gy[start..start + d.o * p]
     } else {
-        gyc.clear();
+        // Every element is overwritten below.
         gyc.resize(d.o * depth, zero);
         for (i, n) in range.clone().enumerate() {
             for o in 0..d.o {
@@ -322,23 +322,42 @@ fn accumulate_chunk<T>(
     }
 }
 
-/// Fill `col` (`[C·kh·kw, images·Ho·Wo]`, zeroed) with the input values each output position
-/// reads: row `(c, i, j)`, column `(image, oh, ow)` holds `x[n, c, oh·sh + i·dh − ph,
-/// ow·sw + j·dw − pw]` (zero in the padding).
-pub(super) fn im2col_rows<T: Copy>(
+/// Fill `col` (`[C·kh·kw, images·Ho·Wo]`; every element is written, so it need not be zeroed)
+/// with the input values each output position reads: row `(c, i, j)`, column `(image, oh, ow)`
+/// holds `x[n, c, oh·sh + i·dh − ph, ow·sw + j·dw − pw]` (zero in the padding).
+///
+/// For stride 1 with output rows as wide as input rows (`same` padding, every 3×3 layer of
+/// unlearnable's networks) a tap's values for one image are the input plane shifted by a constant
+/// offset, so they are copied as one block and the columns that fall into the padding are zeroed
+/// after it (one copy per image instead of one per output row).
+pub(super) fn im2col_rows<T: Copy + bytemuck::Zeroable>(
     col: &mut [T],
     x: &[T],
     d: Dims,
     range: core::ops::Range<usize>,
 ) {
+    let zero = T::zeroed();
     let p = d.p();
     let depth = range.len() * p;
     let [sh, sw] = d.stride;
     let [ph, pw] = d.pad;
     let [dh, dw] = d.dilation;
     let plane = d.h * d.w;
+    let shifted_planes = sh == 1 && sw == 1 && d.wo == d.w;
     for c in 0..d.c {
         for i in 0..d.kh {
+            // Output rows whose input row is inside the image: oh in [top, bottom).
+            let row_off = i * dh;
+            let top = if row_off >= ph {
+                0
+            } else {
+                (ph - row_off).div_ceil(sh)
+            };
+            let bottom = if d.h + ph > row_off {
+                ((d.h + ph - row_off - 1) / sh + 1).min(d.ho)
+            } else {
+                0
+            };
             for j in 0..d.kw {
                 let row = (c * d.kh + i) * d.kw + j;
                 let row_buf = &mut col[row * depth..][..depth];
@@ -356,14 +375,37 @@ pub(super) fn im2col_rows<T: Copy>(
                 };
                 for (img, n) in range.clone().enumerate() {
                     let src_plane = &x[(n * d.c + c) * plane..][..plane];
-                    for oh in 0..d.ho {
-                        let dst = &mut row_buf[img * p + oh * d.wo..][..d.wo];
-                        let ih = (oh * sh + i * dh) as isize - ph as isize;
-                        if ih < 0 || ih >= d.h as isize || lo >= hi {
-                            continue; // stays zero
+                    let dst_plane = &mut row_buf[img * p..][..p];
+                    if top >= bottom || lo >= hi {
+                        dst_plane.fill(zero);
+                        continue;
+                    }
+                    dst_plane[..top * d.wo].fill(zero);
+                    dst_plane[bottom * d.wo..].fill(zero);
+                    let first_ih = top * sh + row_off - ph;
+                    let first_iw = lo * sw + off - pw;
+                    if shifted_planes {
+                        // dst[oh·Wo + ow] = src[(oh + i·dh − ph)·W + ow + j·dw − pw] for every
+                        // valid (oh, ow): one contiguous copy from (top, lo) to (bottom−1, hi−1),
+                        // then the columns outside [lo, hi) of each row back to zero.
+                        let start = top * d.wo + lo;
+                        let len = (bottom - 1 - top) * d.wo + (hi - lo);
+                        let src_start = first_ih * d.w + first_iw;
+                        dst_plane[start..start + len]
+                            .copy_from_slice(&src_plane[src_start..src_start + len]);
+                        for oh in top..bottom {
+                            let dst = &mut dst_plane[oh * d.wo..][..d.wo];
+                            zero_fill(&mut dst[..lo], zero);
+                            zero_fill(&mut dst[hi..], zero);
                         }
-                        let src_row = &src_plane[ih as usize * d.w..][..d.w];
-                        let first_iw = lo * sw + off - pw;
+                        continue;
+                    }
+                    for oh in top..bottom {
+                        let dst = &mut dst_plane[oh * d.wo..][..d.wo];
+                        let ih = first_ih + (oh - top) * sh;
+                        let src_row = &src_plane[ih * d.w..][..d.w];
+                        zero_fill(&mut dst[..lo], zero);
+                        zero_fill(&mut dst[hi..], zero);
                         if sw == 1 {
                             dst[lo..hi].copy_from_slice(&src_row[first_iw..first_iw + (hi - lo)]);
                         } else {
@@ -375,5 +417,20 @@ pub(super) fn im2col_rows<T: Copy>(
                 }
             }
         }
+    }
+}
+
+/// `dst.fill(zero)` without a `memset` call for the one or two padding columns a row usually
+/// has (the call costs more than the stores).
+#[inline(always)]
+fn zero_fill<T: Copy>(dst: &mut [T], zero: T) {
+    match dst {
+        [] => {}
+        [a] => *a = zero,
+        [a, b] => {
+            *a = zero;
+            *b = zero;
+        }
+        _ => dst.fill(zero),
     }
 }

@@ -128,31 +128,54 @@ where
         .min((MAX_CHUNK_ELEMENTS / (rows.max(1) * p)).max(1))
         .clamp(1, d.n);
     let chunk_len = per_chunk * d.o * p;
-    let run = |chunk: usize, dst: &mut [T], parallel_gemm: bool| {
+    let run = |scratch: &mut Scratch<T>, chunk: usize, dst: &mut [T], parallel_gemm: bool| {
         let n0 = chunk * per_chunk;
         let n1 = (n0 + per_chunk).min(d.n);
-        chunk_forward(dst, x, w, d, n0..n1, zero, one, parallel_gemm);
+        chunk_forward(dst, scratch, x, w, d, n0..n1, zero, one, parallel_gemm);
     };
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
         let chunks = d.n.div_ceil(per_chunk);
         let parallel_gemm = chunks < rayon::current_num_threads();
-        out.par_chunks_mut(chunk_len)
-            .enumerate()
-            .for_each(|(chunk, dst)| run(chunk, dst, parallel_gemm));
+        // One scratch (im2col and staging buffers) per rayon split, reused by its chunks.
+        out.par_chunks_mut(chunk_len).enumerate().for_each_init(
+            Scratch::default,
+            |scratch, (chunk, dst)| run(scratch, chunk, dst, parallel_gemm),
+        );
     }
     #[cfg(not(feature = "rayon"))]
-    for (chunk, dst) in out.chunks_mut(chunk_len).enumerate() {
-        run(chunk, dst, false);
+    {
+        let mut scratch = Scratch::default();
+        for (chunk, dst) in out.chunks_mut(chunk_len).enumerate() {
+            run(&mut scratch, chunk, dst, false);
+        }
     }
     out
+}
+
+/// Buffers one worker reuses from chunk to chunk.
+struct Scratch<T> {
+    /// im2col of a chunk, `[C·kh·kw, width]`.
+    col: Vec<T>,
+    /// The GEMM's `[O, width]` output when a chunk holds several images.
+    staged: Vec<T>,
+}
+
+impl<T> Default for Scratch<T> {
+    fn default() -> Self {
+        Scratch {
+            col: Vec::new(),
+            staged: Vec::new(),
+        }
+    }
 }
 
 /// `dst` (the images `range` of the output, `[len, O, Ho, Wo]`) = W · COL of those images.
 #[allow(clippy::too_many_arguments)]
 fn chunk_forward<T>(
     dst: &mut [T],
+    scratch: &mut Scratch<T>,
     x: &[T],
     w: &[T],
     d: Dims,
@@ -166,8 +189,10 @@ fn chunk_forward<T>(
     let p = d.p();
     let width = range.len() * p;
     let rows = d.rows();
-    let mut col = vec![zero; rows * width];
-    im2col_rows(&mut col, x, d, range.clone());
+    // im2col_rows writes every element, so a reused buffer needs no zeroing.
+    let col = &mut scratch.col;
+    col.resize(rows * width, zero);
+    im2col_rows(col, x, d, range.clone());
     #[cfg(feature = "rayon")]
     let parallelism = if parallel_gemm && d.o * rows * width >= 64 * 64 * 64 {
         gemm::Parallelism::Rayon(0)
@@ -181,12 +206,13 @@ fn chunk_forward<T>(
     };
     // One image: the GEMM writes the output directly ([O, p] is the image's block). Several:
     // into [O, width], then each (image, channel) plane is copied to its place.
-    let mut staged = Vec::new();
+    let staged = &mut scratch.staged;
     let target: &mut [T] = if range.len() == 1 {
         &mut dst[..d.o * p]
     } else {
+        // Every element is written: the GEMM runs with beta = 0 (`read_dst` false).
         staged.resize(d.o * width, zero);
-        &mut staged
+        staged
     };
     // SAFETY: target is [O, width] row-major, w [O, rows] row-major, col [rows, width]
     // row-major; the slices have exactly these lengths.
