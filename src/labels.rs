@@ -158,9 +158,85 @@ pub fn kmeans(rows: &[Vec<f32>], k: usize, seed: u64) -> Vec<usize> {
     labels
 }
 
+/// How far a grouping agrees with the true classes: `(purity, NMI)`.
+///
+/// Purity is the share of items in their group's majority class (1/K for random equal groups
+/// of K balanced classes, 1 when every group is pure); NMI is the mutual information of groups
+/// and classes over the mean of their entropies (0 when independent, 1 when one determines the
+/// other). `groups` and `classes` are parallel, any non-negative ids. (0, 0) when empty.
+pub fn agreement(groups: &[usize], classes: &[usize]) -> (f64, f64) {
+    let n = groups.len().min(classes.len());
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    let rows = groups[..n].iter().max().map_or(0, |m| m + 1);
+    let cols = classes[..n].iter().max().map_or(0, |m| m + 1);
+    let mut joint = vec![vec![0.0f64; cols]; rows];
+    for (&g, &c) in groups.iter().zip(classes) {
+        joint[g][c] += 1.0;
+    }
+    let total = n as f64;
+    let purity = joint
+        .iter()
+        .map(|row| row.iter().copied().fold(0.0, f64::max))
+        .sum::<f64>()
+        / total;
+    let p_group: Vec<f64> = joint
+        .iter()
+        .map(|r| r.iter().sum::<f64>() / total)
+        .collect();
+    let p_class: Vec<f64> = (0..cols)
+        .map(|c| joint.iter().map(|r| r[c]).sum::<f64>() / total)
+        .collect();
+    let entropy = |p: &[f64]| -> f64 {
+        -p.iter()
+            .filter(|&&v| v > 0.0)
+            .map(|v| v * v.ln())
+            .sum::<f64>()
+    };
+    let mut mutual = 0.0;
+    for (g, row) in joint.iter().enumerate() {
+        for (c, &count) in row.iter().enumerate() {
+            let p = count / total;
+            if p > 0.0 {
+                mutual += p * (p / (p_group[g] * p_class[c])).ln();
+            }
+        }
+    }
+    let mean_entropy = (entropy(&p_group) + entropy(&p_class)) / 2.0;
+    let nmi = if mean_entropy > 0.0 {
+        (mutual / mean_entropy).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    (purity, nmi)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agreement_of_groupings_with_classes() {
+        let classes = [0, 0, 1, 1, 2, 2];
+        // The classes themselves, under other ids: pure and fully informative.
+        let (p, nmi) = agreement(&[2, 2, 0, 0, 1, 1], &classes);
+        assert!(
+            (p - 1.0).abs() < 1e-12 && (nmi - 1.0).abs() < 1e-12,
+            "{p} {nmi}"
+        );
+        // Two groups crossing two balanced classes evenly: majority 1/2, no information.
+        let (p, nmi) = agreement(&[0, 1, 0, 1], &[0, 0, 1, 1]);
+        assert!((p - 0.5).abs() < 1e-12 && nmi.abs() < 1e-12, "{p} {nmi}");
+        // By hand: groups {0,0,1} {1,2,2} → majorities 2 + 2 of 6; joint counts
+        // [[2,1,0],[0,1,2]], MI = 2·(2/6·ln 2 + 1/6·ln 1) = (2/3)·ln 2, H(groups) = ln 2,
+        // H(classes) = ln 3.
+        let (p, nmi) = agreement(&[0, 0, 0, 1, 1, 1], &[0, 0, 1, 1, 2, 2]);
+        let want = (2.0 / 3.0) * 2f64.ln() / ((2f64.ln() + 3f64.ln()) / 2.0);
+        assert!((p - 4.0 / 6.0).abs() < 1e-12, "{p}");
+        assert!((nmi - want).abs() < 1e-12, "{nmi} vs {want}");
+        assert_eq!(agreement(&[], &[]), (0.0, 0.0));
+    }
 
     fn solid(r: f32, g: f32, b: f32, jitter: f32) -> Planar {
         let mut p = Planar::zeros(8, 8);

@@ -66,8 +66,9 @@ fn fitted(img: &Planar, side: usize) -> Planar {
     resample_region(img, region, side, side, false)
 }
 
-/// Features of `images` by `encoder` (validation mode), on `device`: `[N, features]`.
-fn features(encoder: &Surrogate, images: &[Planar], device: &Device) -> Tensor<2> {
+/// Features of `images` by `encoder` (pass it in validation mode), on `device`:
+/// `[N, features]`.
+pub fn features(encoder: &Surrogate, images: &[Planar], device: &Device) -> Tensor<2> {
     let all: Vec<usize> = (0..images.len()).collect();
     let parts: Vec<Tensor<2>> = all
         .chunks(256)
@@ -117,23 +118,17 @@ pub fn linear_probe(
     Ok(correct as f32 / test.len() as f32)
 }
 
-/// Pre-train a fresh SimCLR network on `train` (labels unused) for `cfg.epochs`, then after
-/// each epoch fit a linear probe with `labels` and test it on `test`; returns the probe's clean
-/// test accuracy per epoch. Views, probe and test images are `side` px square.
-#[allow(clippy::too_many_arguments)]
-pub fn train_arm(
-    arm: &str,
+/// Pre-train a fresh SimCLR network on `train` (no labels) for `cfg.epochs`, views `side` px
+/// square; after every epoch `after_epoch(epoch, network, summed loss, steps per epoch)` runs
+/// (the exploiter's probe, or a diagnostic reading the features). Returns the network.
+pub fn pretrain(
     train: &[Planar],
-    labels: &[usize],
-    test: &[Planar],
-    test_labels: &[usize],
-    num_classes: usize,
     side: usize,
     cfg: &EvalConfig,
     device: &Device,
-    events: &dyn ProgressSink,
     cancel: &CancelToken,
-) -> Result<Vec<f32>, EvalError> {
+    mut after_epoch: impl FnMut(usize, &SimClr, Option<Tensor<1>>, usize) -> Result<(), EvalError>,
+) -> Result<SimClr, EvalError> {
     let cc = &cfg.contrastive;
     let ad = device.clone().autodiff();
     let seed = derive_seed(cfg.seed, "eval-model", 0);
@@ -141,12 +136,9 @@ pub fn train_arm(
     let mut optim = cfg
         .optimizer
         .init([cfg.momentum, f64::from(cfg.weight_decay), 5.0]);
-    let probe_train: Vec<Planar> = train.iter().map(|p| fitted(p, side)).collect();
-    let probe_test: Vec<Planar> = test.iter().map(|p| fitted(p, side)).collect();
     // Two images at least: a lone image's views have no negatives.
     let batch = cfg.batch_size.min(train.len()).max(2);
     let mut plan = Schedule::new(train.len(), batch, cfg);
-    let mut curve = Vec::with_capacity(cfg.epochs);
     for epoch in 1..=cfg.epochs {
         let order = plan.shuffle();
         let mut loss_sum: Option<Tensor<1>> = None;
@@ -174,26 +166,53 @@ pub fn train_arm(
             });
             plan.advance();
         }
-        let acc = linear_probe(
-            &model.encoder,
-            &probe_train,
-            labels,
-            &probe_test,
-            test_labels,
-            num_classes,
-            cc,
-            device,
-        )?;
-        curve.push(acc);
-        report_epoch(
-            events,
-            arm,
-            [epoch, cfg.epochs],
-            loss_sum,
-            plan.steps_per_epoch,
-            acc,
-        );
+        after_epoch(epoch, &model, loss_sum, plan.steps_per_epoch)?;
     }
+    Ok(model)
+}
+
+/// Pre-train a fresh SimCLR network on `train` (labels unused) for `cfg.epochs`, then after
+/// each epoch fit a linear probe with `labels` and test it on `test`; returns the probe's clean
+/// test accuracy per epoch. Views, probe and test images are `side` px square.
+#[allow(clippy::too_many_arguments)]
+pub fn train_arm(
+    arm: &str,
+    train: &[Planar],
+    labels: &[usize],
+    test: &[Planar],
+    test_labels: &[usize],
+    num_classes: usize,
+    side: usize,
+    cfg: &EvalConfig,
+    device: &Device,
+    events: &dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<Vec<f32>, EvalError> {
+    let probe_train: Vec<Planar> = train.iter().map(|p| fitted(p, side)).collect();
+    let probe_test: Vec<Planar> = test.iter().map(|p| fitted(p, side)).collect();
+    let mut curve = Vec::with_capacity(cfg.epochs);
+    pretrain(
+        train,
+        side,
+        cfg,
+        device,
+        cancel,
+        |epoch, model, loss_sum, steps| {
+            let acc = linear_probe(
+                &model.encoder,
+                &probe_train,
+                labels,
+                &probe_test,
+                test_labels,
+                num_classes,
+                &cfg.contrastive,
+                device,
+            )?;
+            curve.push(acc);
+            report_epoch(events, arm, [epoch, cfg.epochs], loss_sum, steps, acc);
+            Ok(())
+        },
+    )?;
     Ok(curve)
 }
 
