@@ -3,7 +3,9 @@
 //!
 //! Loads the first `PER_CLASS` training images of each class of a labelled folder (CIFAR-10 at
 //! 32 px in EVALUATION.md), groups them with k-means (K = the class count) on
-//! - the colour-layout features that `clusters` and `--pseudo-labels` start from, and
+//! - the colour-layout features that `clusters` and `--pseudo-labels` start from,
+//! - the features `clusters` itself clusters (its steps 1–3 at `--quality fast`: a surrogate
+//!   trained on the colour-layout groups through crops and flips; its own k-means), and
 //! - a SimCLR encoder pre-trained on the same images without labels (the contrastive
 //!   exploiter's recipe: medium CNN, batch 128, SGD 0.2 cosine), before training and after
 //!   each epoch,
@@ -19,11 +21,15 @@ use std::path::PathBuf;
 use burn::module::Module;
 use burn::prelude::*;
 use unlearnable::cancel::CancelToken;
+use unlearnable::config::{ClustersConfig, Quality};
+use unlearnable::device::{ComputeDevice, DeviceChoice};
 use unlearnable::eval::contrastive::{features, pretrain};
 use unlearnable::eval::{EvalConfig, load_split};
 use unlearnable::imaging::Planar;
 use unlearnable::labels::{agreement, kmeans, look_alike_groups};
 use unlearnable::model::{SimClr, SurrogateKind};
+use unlearnable::progress::ProgressEvent;
+use unlearnable::protect::{MethodContext, TrainingSet, feature_clusters};
 
 fn encoder_groups(model: &SimClr, images: &[Planar], k: usize, device: &Device) -> Vec<usize> {
     let f = features(&model.encoder.valid(), images, device);
@@ -59,7 +65,31 @@ fn main() -> anyhow::Result<()> {
     let (look, _) = look_alike_groups(&images, Some(k), 0);
     let (p, nmi) = agreement(&look, &split.labels);
     println!("colour layout (look-alike groups)   purity {p:.3}  NMI {nmi:.3}");
-    let device = Device::flex();
+    let compute = ComputeDevice::select(DeviceChoice::Cpu)?;
+    let cancel = CancelToken::new();
+    let epsilon = 8.0 / 255.0;
+    let mut clusters = ClustersConfig::default();
+    clusters.train.quality = Quality::Fast;
+    clusters.train.clusters = Some(k);
+    let set = TrainingSet {
+        images: images.clone(),
+        labels: vec![0; images.len()], // not read
+        num_classes: k,
+        budgets: Vec::new(),
+    };
+    let quiet = |_: ProgressEvent| {};
+    let ctx = MethodContext {
+        device: &compute,
+        cancel: &cancel,
+        seed: 0,
+        epsilon,
+        num_classes: k,
+        events: &quiet,
+    };
+    let fc = feature_clusters(&set, &clusters.resolve(compute.backend, epsilon), &ctx)?;
+    let (p, nmi) = agreement(&fc.assign, &split.labels);
+    println!("`clusters` steps 1-3 (--quality fast) purity {p:.3}  NMI {nmi:.3}");
+    let device = compute.device.clone();
     let mut cfg = EvalConfig {
         model: SurrogateKind::MediumCnn,
         batch_size: 128,
@@ -67,7 +97,6 @@ fn main() -> anyhow::Result<()> {
         epochs: 0,
         ..EvalConfig::default()
     };
-    let cancel = CancelToken::new();
     let fresh = pretrain(&images, side, &cfg, &device, &cancel, |_, _, _, _| Ok(()))?;
     let (p, nmi) = agreement(&encoder_groups(&fresh, &images, k, &device), &split.labels);
     println!("SimCLR encoder, random weights      purity {p:.3}  NMI {nmi:.3}");

@@ -287,6 +287,69 @@ fn clusters_ignore_folders_and_share_one_pattern_per_cluster() {
     );
 }
 
+/// Steps 1–3 of `clusters` on photos in two clearly different looks (reddish, bluish, each with
+/// its own noise): the clusters are the looks, whatever the labels say.
+#[test]
+fn clusters_of_the_surrogate_features_follow_what_the_photos_look_like() {
+    let mut rng = unlearnable::rng::Rng::new(5);
+    let look = |i: usize| i % 2;
+    let images: Vec<Planar> = (0..24)
+        .map(|i| {
+            let mut p = Planar::zeros(32, 32);
+            let n = p.plane_len();
+            let base = if look(i) == 0 {
+                [0.8, 0.3, 0.2]
+            } else {
+                [0.2, 0.3, 0.8]
+            };
+            for (c, b) in base.into_iter().enumerate() {
+                for v in &mut p.data[c * n..(c + 1) * n] {
+                    *v = (b + rng.uniform(-0.15, 0.15)).clamp(0.0, 1.0);
+                }
+            }
+            p
+        })
+        .collect();
+    let set = TrainingSet {
+        images,
+        labels: (0..24).map(|i| (i / 2) % 3).collect(), // unrelated to the looks
+        num_classes: 3,
+        budgets: Vec::new(),
+    };
+    let cfg = config(MethodId::Clusters, 2, 5, 1);
+    let MethodConfig::Clusters(mut clusters) = cfg.method.clone() else {
+        panic!("clusters settings");
+    };
+    clusters.train.clusters = Some(2);
+    let device = ComputeDevice::cpu("test");
+    let cancel = CancelToken::new();
+    let ctx = MethodContext {
+        device: &device,
+        cancel: &cancel,
+        seed: 3,
+        epsilon: cfg.epsilon(),
+        num_classes: set.num_classes,
+        events: &NullSink,
+    };
+    let fc = unlearnable::protect::feature_clusters(
+        &set,
+        &clusters.resolve(device.backend, cfg.epsilon()),
+        &ctx,
+    )
+    .unwrap();
+    assert_eq!(fc.k, 2);
+    assert_eq!(fc.counts.iter().sum::<usize>(), 24);
+    let looks: Vec<usize> = (0..24).map(look).collect();
+    let (purity, nmi) = unlearnable::labels::agreement(&fc.assign, &looks);
+    assert!(
+        purity == 1.0 && nmi > 0.999,
+        "{purity} {nmi} {:?}",
+        fc.assign
+    );
+    let (_, nmi_labels) = unlearnable::labels::agreement(&fc.assign, &set.labels);
+    assert!(nmi_labels < 0.2, "{nmi_labels}");
+}
+
 /// `tue` with the paper's contrastive surrogate (here alone, without the CSD term, which the
 /// test above covers): the noise stays within ε, uses it, is seeded, and makes contrastive
 /// learning easier — a fresh SimCLR network (evaluate's contrastive exploiter) reaches a lower

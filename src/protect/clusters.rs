@@ -126,24 +126,60 @@ fn nearest(f: &[f32], centres: &[Vec<f32>]) -> usize {
         .unwrap_or(0)
 }
 
-fn fit(
+/// Steps 1–3: the look-alike groups, the surrogate trained on them, and the k-means clusters
+/// of its standardised features — what the perturbations of step 4 are made against.
+pub struct FeatureClusters {
+    /// The surrogate whose features are clustered.
+    pub model: Surrogate,
+    /// Cluster of each photo, in `0..k`.
+    pub assign: Vec<usize>,
+    /// Number of clusters.
+    pub k: usize,
+    /// Cluster centres in standardised feature space, `[k][F]`.
+    pub centres: Vec<Vec<f32>>,
+    /// Photos per cluster.
+    pub counts: Vec<usize>,
+    /// Per-dimension mean of the clean features (standardisation).
+    pub mean: Vec<f32>,
+    /// Per-dimension spread of the clean features, floored (standardisation).
+    pub sd: Vec<f32>,
+    /// The random streams, where step 4 continues them.
+    rng: Rng,
+    sampler: BatchSampler,
+}
+
+impl FeatureClusters {
+    /// `f` in the standardised feature space of [`Self::centres`].
+    pub fn standardise(&self, f: &[f32]) -> Vec<f32> {
+        standardised(f, &self.mean, &self.sd)
+    }
+}
+
+/// `(f − mean) / sd`, per dimension.
+fn standardised(f: &[f32], mean: &[f32], sd: &[f32]) -> Vec<f32> {
+    f.iter()
+        .zip(mean.iter().zip(sd))
+        .map(|(v, (m, s))| (v - m) / s)
+        .collect()
+}
+
+/// Steps 1–3 of [`Clusters`] on `set` (its labels are not read).
+pub fn feature_clusters(
     set: &TrainingSet,
     r: &ResolvedClusters,
     ctx: &MethodContext<'_>,
-) -> Result<Fitted, MethodError> {
-    let started = Instant::now();
+) -> Result<FeatureClusters, MethodError> {
     let t = &r.train;
     let device = ctx.device.device.clone();
     let ad = device.clone().autodiff();
     let n = set.images.len();
-    let s = set.images[0].width as usize;
+    let s = set.images.first().map_or(0, |p| p.width as usize);
     let all: Vec<usize> = (0..n).collect();
     let x = batch_tensor(&set.images, &all, &device);
     let batch = t.batch_size.min(n).max(1);
     let total_rounds = 2 * t.max_rounds;
     let mut rng = Rng::new(derive_seed(ctx.seed, "clusters", 0));
     let pad = s / 8; // the papers' 4 px at 32 px
-
     // 1–2. First groups by look; a surrogate learns them through crops and flips.
     let (groups, k) = look_alike_groups(&set.images, r.clusters, ctx.seed);
     let [lr, momentum, weight_decay, clip] = t.sgd;
@@ -201,13 +237,7 @@ fn fit(
     // floored at a hundredth of the typical one.
     let floor = sd.iter().sum::<f32>() / dim.max(1) as f32 * 0.01 + 1e-6;
     sd.iter_mut().for_each(|s| *s = s.max(floor));
-    let standardise = |f: &[f32]| -> Vec<f32> {
-        f.iter()
-            .zip(mean.iter().zip(&sd))
-            .map(|(v, (m, s))| (v - m) / s)
-            .collect()
-    };
-    let feats: Vec<Vec<f32>> = raw.iter().map(|f| standardise(f)).collect();
+    let feats: Vec<Vec<f32>> = raw.iter().map(|f| standardised(f, &mean, &sd)).collect();
     let assign = kmeans(&feats, k, derive_seed(ctx.seed, "clusters-features", 0));
     let mut centres = vec![vec![0f32; dim]; k];
     let mut counts = vec![0usize; k];
@@ -218,6 +248,47 @@ fn fit(
     for (c, &m) in centres.iter_mut().zip(&counts) {
         c.iter_mut().for_each(|v| *v /= m.max(1) as f32);
     }
+    Ok(FeatureClusters {
+        model,
+        assign,
+        k,
+        centres,
+        counts,
+        mean,
+        sd,
+        rng,
+        sampler,
+    })
+}
+
+fn fit(
+    set: &TrainingSet,
+    r: &ResolvedClusters,
+    ctx: &MethodContext<'_>,
+) -> Result<Fitted, MethodError> {
+    let started = Instant::now();
+    let t = &r.train;
+    let device = ctx.device.device.clone();
+    let ad = device.clone().autodiff();
+    let n = set.images.len();
+    let s = set.images[0].width as usize;
+    let all: Vec<usize> = (0..n).collect();
+    let x = batch_tensor(&set.images, &all, &device);
+    let batch = t.batch_size.min(n).max(1);
+    let total_rounds = 2 * t.max_rounds;
+    let pad = s / 8; // the papers' 4 px at 32 px
+    let FeatureClusters {
+        model,
+        assign,
+        k,
+        centres,
+        counts,
+        mean,
+        sd,
+        mut rng,
+        mut sampler,
+    } = feature_clusters(set, r, ctx)?;
+    let dim = mean.len();
     let to_tensor = |v: &[f32]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [1, dim]), &ad);
     let (mean_t, sd_t) = (to_tensor(&mean), to_tensor(&sd));
     let target_of = |a: usize| (a + r.target_offset) % k;
@@ -269,7 +340,7 @@ fn fit(
         let hits = protected
             .iter()
             .zip(&assign)
-            .filter(|(f, a)| nearest(&standardise(f), &centres) == target_of(**a))
+            .filter(|(f, a)| nearest(&standardised(f, &mean, &sd), &centres) == target_of(**a))
             .count();
         fooled = hits as f32 / n as f32;
         rounds = round;

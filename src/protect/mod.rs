@@ -15,7 +15,7 @@ mod tue;
 
 use serde::{Deserialize, Serialize};
 
-pub use clusters::Clusters;
+pub use clusters::{Clusters, FeatureClusters, feature_clusters};
 pub use conv::{ConvFilters, conv_blur, conv_kernel_size};
 pub use em::{ErrorMinimizing, csd};
 pub use random::RandomNoise;
