@@ -23,6 +23,7 @@ use burn::prelude::*;
 use unlearnable::cancel::CancelToken;
 use unlearnable::config::{ClustersConfig, Quality};
 use unlearnable::device::{ComputeDevice, DeviceChoice};
+use unlearnable::error::EvalError;
 use unlearnable::eval::contrastive::{features, pretrain};
 use unlearnable::eval::{EvalConfig, load_split};
 use unlearnable::imaging::Planar;
@@ -31,16 +32,21 @@ use unlearnable::model::{SimClr, SurrogateKind};
 use unlearnable::progress::ProgressEvent;
 use unlearnable::protect::{MethodContext, TrainingSet, feature_clusters};
 
-fn encoder_groups(model: &SimClr, images: &[Planar], k: usize, device: &Device) -> Vec<usize> {
+fn encoder_groups(
+    model: &SimClr,
+    images: &[Planar],
+    k: usize,
+    device: &Device,
+) -> Result<Vec<usize>, EvalError> {
     let f = features(&model.encoder.valid(), images, device);
     let [n, d] = f.dims();
     let v: Vec<f32> = f
         .into_data()
         .convert::<f32>()
         .try_to_vec::<f32>()
-        .unwrap_or_default();
+        .map_err(|e| EvalError::Data(format!("reading features: {e:?}")))?;
     let rows: Vec<Vec<f32>> = (0..n).map(|i| v[i * d..(i + 1) * d].to_vec()).collect();
-    kmeans(&rows, k, 0)
+    Ok(kmeans(&rows, k, 0))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -98,7 +104,7 @@ fn main() -> anyhow::Result<()> {
         ..EvalConfig::default()
     };
     let fresh = pretrain(&images, side, &cfg, &device, &cancel, |_, _, _, _| Ok(()))?;
-    let (p, nmi) = agreement(&encoder_groups(&fresh, &images, k, &device), &split.labels);
+    let (p, nmi) = agreement(&encoder_groups(&fresh, &images, k, &device)?, &split.labels);
     println!("SimCLR encoder, random weights      purity {p:.3}  NMI {nmi:.3}");
     cfg.epochs = epochs;
     let started = std::time::Instant::now();
@@ -111,7 +117,7 @@ fn main() -> anyhow::Result<()> {
         |epoch, model, _, _| {
             if epoch % 5 == 0 || epoch == 1 || epoch == epochs {
                 let (p, nmi) =
-                    agreement(&encoder_groups(model, &images, k, &device), &split.labels);
+                    agreement(&encoder_groups(model, &images, k, &device)?, &split.labels);
                 println!(
                     "SimCLR encoder, epoch {epoch:3}           purity {p:.3}  NMI {nmi:.3}  ({:.0} s)",
                     started.elapsed().as_secs_f64()

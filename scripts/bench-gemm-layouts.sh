@@ -4,7 +4,8 @@
 # patch accumulates column-major (vendor/burn-flex/PATCHES.md); and the forward convolution's
 # GEMM (Y[O, positions] = W · COL, both row-major) built twice: as a release build and as the
 # dev profile used to build dependencies before 2026-12 (opt-level 2 *with* debug assertions),
-# which is why Cargo.toml now turns them off. One thread, GFLOP/s.
+# which is why Cargo.toml now turns them off; and one 3x3 convolution as im2col's single GEMM
+# against nine shifted GEMMs (implicit GEMM, BENCHMARKS.md). One thread, GFLOP/s or µs.
 # Builds a throwaway crate under ${TMPDIR:-/tmp}; needs crates.io (or a warm cargo cache).
 # Usage: scripts/bench-gemm-layouts.sh
 set -euo pipefail
@@ -56,6 +57,36 @@ fn main() {
     for (o, r, w) in [(64, 576, 1024), (512, 4608, 512)] {
         let (ri, wi) = (r as isize, w as isize);
         run(&format!("forward O={o} C*k*k={r} positions={w}"), (o, w, r), (1, wi), (1, ri), (1, wi));
+    }
+    // A 3x3 convolution of one image, im2col's one GEMM (K = 9C) against nine shifted GEMMs
+    // (implicit GEMM: K = C each, reading zero-padded planes of row pitch W + 1 at the tap's
+    // offset and accumulating). Microseconds per image; the im2col copy itself is not timed.
+    for (o, c, h) in [(64usize, 64usize, 16usize), (128, 128, 8), (64, 32, 16)] {
+        let (p, k9, pitch) = (h * h, 9 * c, h + 1);
+        let plane = (h + 2) * pitch + 2;
+        let (wt, col, xp) = (vec![0.5f32; o * k9], vec![1.0f32; k9 * p], vec![1.0f32; c * plane]);
+        let (mut y, mut y9) = (vec![0.0f32; o * p], vec![0.0f32; o * h * pitch]);
+        let reps = 2000;
+        let t = Instant::now();
+        for _ in 0..reps {
+            // SAFETY: wt [O, 9C], col [9C, P], y [O, P], all row-major.
+            unsafe { gemm::gemm(o, p, k9, y.as_mut_ptr(), 1, p as isize, false, wt.as_ptr(), 1, k9 as isize,
+                col.as_ptr(), 1, p as isize, 0.0f32, 1.0f32, false, false, false, gemm::Parallelism::None); }
+        }
+        let one = t.elapsed().as_secs_f64() / reps as f64;
+        let t = Instant::now();
+        for _ in 0..reps {
+            for tap in 0..9 {
+                let off = (tap / 3) * pitch + tap % 3;
+                // SAFETY: the tap's [O, C] block of wt (row stride 9C); C rows of the padded
+                // planes from the tap's offset, h·pitch values each, inside the plane.
+                unsafe { gemm::gemm(o, h * pitch, c, y9.as_mut_ptr(), 1, (h * pitch) as isize, tap > 0,
+                    wt.as_ptr().add(tap * c), 1, k9 as isize, xp.as_ptr().add(off), 1, plane as isize,
+                    1.0f32, 1.0f32, false, false, false, gemm::Parallelism::None); }
+            }
+        }
+        let nine = t.elapsed().as_secs_f64() / reps as f64;
+        println!("conv {c}->{o} on {h}x{h}: im2col GEMM {:.1} us, nine shifted GEMMs {:.1} us", one * 1e6, nine * 1e6);
     }
 }
 RS

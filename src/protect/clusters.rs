@@ -143,16 +143,11 @@ pub struct FeatureClusters {
     pub mean: Vec<f32>,
     /// Per-dimension spread of the clean features, floored (standardisation).
     pub sd: Vec<f32>,
-    /// The random streams, where step 4 continues them.
+    /// The album as one tensor `[n, 3, s, s]` and the random streams, where step 4 continues
+    /// with them.
+    x: Tensor<4>,
     rng: Rng,
     sampler: BatchSampler,
-}
-
-impl FeatureClusters {
-    /// `f` in the standardised feature space of [`Self::centres`].
-    pub fn standardise(&self, f: &[f32]) -> Vec<f32> {
-        standardised(f, &self.mean, &self.sd)
-    }
 }
 
 /// `(f − mean) / sd`, per dimension.
@@ -256,6 +251,7 @@ pub fn feature_clusters(
         counts,
         mean,
         sd,
+        x,
         rng,
         sampler,
     })
@@ -272,8 +268,6 @@ fn fit(
     let ad = device.clone().autodiff();
     let n = set.images.len();
     let s = set.images[0].width as usize;
-    let all: Vec<usize> = (0..n).collect();
-    let x = batch_tensor(&set.images, &all, &device);
     let batch = t.batch_size.min(n).max(1);
     let total_rounds = 2 * t.max_rounds;
     let pad = s / 8; // the papers' 4 px at 32 px
@@ -285,6 +279,7 @@ fn fit(
         counts,
         mean,
         sd,
+        x,
         mut rng,
         mut sampler,
     } = feature_clusters(set, r, ctx)?;
