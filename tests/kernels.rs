@@ -2,8 +2,10 @@
 //! definitions say: the forward 2D convolution and its weight gradient, against a plain f64 sum
 //! over every (image, output position), for the shapes our networks use and the options they do
 //! not (stride, dilation, groups, asymmetric padding, batches that span several chunks and
-//! accumulators); and the input gradient (for stride 1 a forward convolution with the flipped
-//! kernel, otherwise a transposed convolution whose col2im is patched) for the same cases; and
+//! accumulators; 3×3 stride-1 layers with 16 or more channels, which take Winograd's F(2×2, 3×3),
+//! with partial tiles and every padding); and the input gradient (for stride 1 a forward
+//! convolution with the flipped kernel, otherwise a transposed convolution whose col2im is
+//! patched) for the same cases; and
 //! batch normalisation (statistics, output, and all three gradients) against f64 formulas; and
 //! 2×2 max pooling (values, indices, ties, NaN, odd sizes, gradient) against a plain scan.
 
@@ -256,6 +258,61 @@ fn all_cases() -> Vec<Case> {
         o: 20,
         ..base
     });
+    // 3×3, stride 1, at least 16 channels in and out: Winograd F(2×2, 3×3). Odd and even
+    // sizes (partial tiles), no padding (its input gradient pads 2), asymmetric padding, maps
+    // of one row or column, a batch of small maps (many chunks) and a map larger than one chunk.
+    let winograd = Case {
+        c: 17,
+        o: 18,
+        ..base
+    };
+    all.extend([
+        winograd,
+        Case {
+            h: 8,
+            w: 10,
+            ..winograd
+        },
+        Case {
+            pad: 0,
+            pad_end: 0,
+            ..winograd
+        },
+        Case {
+            pad: 2,
+            pad_end: 2,
+            ..winograd
+        },
+        Case {
+            pad: 0,
+            pad_end: 1,
+            ..winograd
+        },
+        Case {
+            h: 1,
+            w: 5,
+            ..winograd
+        },
+        Case {
+            h: 6,
+            w: 1,
+            ..winograd
+        },
+        Case {
+            n: 67,
+            h: 4,
+            w: 4,
+            ..winograd
+        },
+        Case {
+            n: 2,
+            c: 16,
+            o: 16,
+            h: 71,
+            w: 70,
+            ..winograd
+        },
+    ]);
     all
 }
 

@@ -140,6 +140,20 @@ where
     if d.n == 0 || d.p() == 0 || out_len == 0 {
         return vec![zero; out_len];
     }
+    #[cfg(feature = "simd")]
+    if core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>()
+        && super::conv_winograd::applies(&d)
+    {
+        let mut out = vec![zero; out_len];
+        let cast = bytemuck::cast_slice::<T, f32>;
+        super::conv_winograd_weight::weight_grad(
+            bytemuck::cast_slice_mut(&mut out),
+            cast(x),
+            cast(gy),
+            d,
+        );
+        return out;
+    }
     // Images per chunk: deep enough for an efficient GEMM, small enough for the cache.
     let per_chunk = MIN_CHUNK_DEPTH
         .div_ceil(p)

@@ -23,6 +23,8 @@ use burn_backend::ops::conv::calculate_conv_output_size;
 use burn_std::{Bytes, ElementAdd, Shape};
 
 use super::conv_backward::{Dims, im2col_rows};
+#[cfg(feature = "simd")]
+use super::conv_winograd;
 use crate::{FlexTensor, Layout};
 
 /// Smallest GEMM width (images × output positions) a chunk aims for.
@@ -120,6 +122,13 @@ where
     let out_len = d.n * d.o * p;
     let mut out = vec![zero; out_len];
     if out_len == 0 {
+        return out;
+    }
+    #[cfg(feature = "simd")]
+    if core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>() && conv_winograd::applies(&d)
+    {
+        let cast = bytemuck::cast_slice::<T, f32>;
+        conv_winograd::forward(bytemuck::cast_slice_mut(&mut out), cast(x), cast(w), d);
         return out;
     }
     let rows = d.rows();

@@ -100,6 +100,10 @@ mod conv_common;
 pub mod conv;
 mod conv_backward;
 mod conv_forward;
+#[cfg(feature = "simd")]
+mod conv_winograd;
+#[cfg(feature = "simd")]
+mod conv_winograd_weight;
 pub mod conv_transpose;
 pub mod cumulative;
 pub mod deform_conv;
