@@ -196,10 +196,10 @@ fn interleave(dst: &mut [f32], a: &[f32], b: &[f32]) {
 /// `Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]`. `v` starts at
 /// `V[0][c][0]`; `stride` is the distance between the 16 positions' blocks.
 ///
-/// Per image, the tile rows' padded input is split by row parity, column parity and a shift of
-/// one column pair into eight arrays of `tw` columns, so that entry `(r, j)` of every tile's
-/// 4×4 patch is one contiguous, shifted run of one array: the transform is then long
-/// vectorised loops over all tiles at once.
+/// The padded input is split into sixteen arrays with one entry per tile of the chunk — by the
+/// patch's upper or lower pair of rows, row parity, column parity and a shift of one column
+/// pair — so that entry `(r, j)` of every tile's 4×4 patch is one array, contiguous over all
+/// tiles of the chunk (across images too): the transform is then long vectorised loops.
 // `S` is unused by name: `with_simd` compiles the body with the CPU's vector instructions enabled,
 // which is what lets the plain loops below vectorise (16 lanes on AVX-512).
 #[allow(clippy::too_many_arguments, clippy::extra_unused_type_parameters)]
@@ -215,77 +215,72 @@ pub(super) fn input_channel<S: macerator::Simd>(
 ) {
     let th = d.ho.div_ceil(2);
     let tw = d.wo.div_ceil(2);
-    let (mut k, mut unit) = (0, units.start);
-    while unit < units.end {
-        let (n, ty0) = (unit / th, unit % th);
-        let count = (th - ty0).min(units.end - unit);
+    let len = units.len() * tw;
+    // seg[half][shift][parity] holds, per tile row k, padded row 2·(ty + half) + parity
+    // (padded (q, col) = input (q − pad, col − pad)) from column 2·shift, 2·tw columns.
+    let (seg, rest) = buf.split_at_mut(16 * len);
+    let (arrays, t) = rest.split_at_mut(16 * len);
+    let t = &mut t[..16 * len];
+    seg.fill(0.0);
+    for (k, unit) in units.enumerate() {
+        let (n, ty) = (unit / th, unit % th);
         let plane = &x[(n * d.c + c) * d.h * d.w..][..d.h * d.w];
-        // Padded rows 2·ty0 .. 2·(ty0 + count) + 2 ((q, col) = input (q − pad, col − pad)),
-        // as seg[shift][parity][q / 2][col − 2·shift] for col − 2·shift in 0 .. 2·tw.
-        let rows = count + 1;
-        let half = rows * tw;
-        let len = count * tw;
-        let (seg, rest) = buf.split_at_mut(8 * half);
-        let (arrays, t) = rest.split_at_mut(8 * half);
-        let t = &mut t[..16 * len];
-        seg.fill(0.0);
-        for q in 0..2 * rows {
-            let iy = (2 * ty0 + q) as isize - d.pad[0] as isize;
+        for q in 0..4 {
+            let iy = (2 * ty + q) as isize - d.pad[0] as isize;
             if !(0..d.h as isize).contains(&iy) {
                 continue;
             }
             let src = &plane[iy as usize * d.w..][..d.w];
             for shift in 0..2 {
-                let at = ((shift * 2 + q % 2) * rows + q / 2) * 2 * tw;
+                let which = ((q / 2) * 2 + shift) * 2 + q % 2;
+                let at = which * 2 * len + k * 2 * tw;
                 let first = 2 * shift as isize - d.pad[1] as isize;
                 copy_shifted(src, first, &mut seg[at..at + 2 * tw]);
             }
         }
-        // a[(shift·2 + parity)·2 + column parity] = that seg's even or odd columns.
-        for (sp, run) in seg.chunks_exact(2 * half).enumerate() {
-            let (even, odd) = arrays[2 * sp * half..(2 * sp + 2) * half].split_at_mut(half);
-            split(run, even, odd);
-        }
-        let a = |r: usize, j: usize| {
-            let which = ((j / 2) * 2 + r % 2) * 2 + j % 2;
-            &arrays[which * half + (r / 2) * tw..][..len]
-        };
-        // Bᵀ d: combinations over r, for each j; into T[r·4 + j].
-        let (t0, rest) = t.split_at_mut(4 * len);
-        let (t1, rest) = rest.split_at_mut(4 * len);
-        let (t2, t3) = rest.split_at_mut(4 * len);
-        for j in 0..4 {
-            let at = j * len..(j + 1) * len;
-            bt(
-                [a(0, j), a(1, j), a(2, j), a(3, j)],
-                [
-                    &mut t0[at.clone()],
-                    &mut t1[at.clone()],
-                    &mut t2[at.clone()],
-                    &mut t3[at],
-                ],
-            );
-        }
-        // (Bᵀ d) B: combinations over j, for each i; into V[i·4 + j].
-        for (i, block) in [&*t0, &*t1, &*t2, &*t3].into_iter().enumerate() {
-            let src = |j: usize| &block[j * len..][..len];
-            let base = &mut v[4 * i * stride + k * tw..];
-            let (d0, rest) = base.split_at_mut(stride);
-            let (d1, rest) = rest.split_at_mut(stride);
-            let (d2, d3) = rest.split_at_mut(stride);
-            bt(
-                [src(0), src(1), src(2), src(3)],
-                [&mut d0[..len], &mut d1[..len], &mut d2[..len], &mut d3[..len]],
-            );
-        }
-        k += count;
-        unit += count;
+    }
+    // arrays[which·2 + column parity] = that seg's even or odd columns.
+    for (which, run) in seg.chunks_exact(2 * len).enumerate() {
+        let (even, odd) = arrays[2 * which * len..(2 * which + 2) * len].split_at_mut(len);
+        split(run, even, odd);
+    }
+    let a = |r: usize, j: usize| {
+        let which = ((r / 2) * 2 + j / 2) * 2 + r % 2;
+        &arrays[(which * 2 + j % 2) * len..][..len]
+    };
+    // Bᵀ d: combinations over r, for each j; into T[r·4 + j].
+    let (t0, rest) = t.split_at_mut(4 * len);
+    let (t1, rest) = rest.split_at_mut(4 * len);
+    let (t2, t3) = rest.split_at_mut(4 * len);
+    for j in 0..4 {
+        let at = j * len..(j + 1) * len;
+        bt(
+            [a(0, j), a(1, j), a(2, j), a(3, j)],
+            [
+                &mut t0[at.clone()],
+                &mut t1[at.clone()],
+                &mut t2[at.clone()],
+                &mut t3[at],
+            ],
+        );
+    }
+    // (Bᵀ d) B: combinations over j, for each i; into V[i·4 + j].
+    for (i, block) in [&*t0, &*t1, &*t2, &*t3].into_iter().enumerate() {
+        let src = |j: usize| &block[j * len..][..len];
+        let base = &mut v[4 * i * stride..];
+        let (d0, rest) = base.split_at_mut(stride);
+        let (d1, rest) = rest.split_at_mut(stride);
+        let (d2, d3) = rest.split_at_mut(stride);
+        bt(
+            [src(0), src(1), src(2), src(3)],
+            [&mut d0[..len], &mut d1[..len], &mut d2[..len], &mut d3[..len]],
+        );
     }
 }
 
 /// Scratch elements [`input_channel`] needs for a chunk of `units` tile rows.
 pub(super) fn input_scratch(units: usize, tw: usize) -> usize {
-    16 * (units + 1) * tw + 16 * units * tw
+    48 * units * tw
 }
 
 /// `dst[i] = src[i + first]` where that is inside `src` (`dst` is zero elsewhere already).
