@@ -133,24 +133,8 @@ fn pairwise(acc: &mut [f64; LANES]) -> f64 {
     acc[0]
 }
 
-/// Runs `f` compiled with the CPU's vector instructions enabled (macerator's dispatch: AVX-512,
-/// AVX2, NEON…), so that the plain loops inlined into it vectorise at full width rather than at
-/// the baseline target's (SSE2 on x86-64).
-#[cfg(feature = "simd")]
-#[allow(clippy::extra_unused_type_parameters)]
-#[macerator::with_simd]
-fn vectorised<S: macerator::Simd, R, F: FnOnce() -> R>(f: F) -> R {
-    f()
-}
-
-#[cfg(not(feature = "simd"))]
-fn vectorised<R, F: FnOnce() -> R>(f: F) -> R {
-    f()
-}
-
-/// Per channel, `Σ f(n, plane)` over the images in order, each plane summed by `f`.
+/// Per channel, `f(channel)`, in parallel.
 fn per_channel(c: usize, f: impl Fn(usize) -> f64 + Sync + Send) -> Vec<f64> {
-    let f = |ch| vectorised(|| f(ch));
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
@@ -162,31 +146,140 @@ fn per_channel(c: usize, f: impl Fn(usize) -> f64 + Sync + Send) -> Vec<f64> {
     }
 }
 
-/// `out[n, c, ·] = g(c, x[n, c, ·], other[n, c, ·])`, one image per task.
-fn per_plane<T: Real>(
-    out: &mut [T],
-    c: usize,
-    plane: usize,
-    g: impl Fn(usize, usize, &mut [T]) + Sync + Send,
-) {
-    let image = c * plane;
+/// `g(n, out[n])` for each image `n` (`image` values each), one image per task.
+fn per_image<T: Real>(out: &mut [T], image: usize, g: impl Fn(usize, &mut [T]) + Sync + Send) {
     if image == 0 {
         return;
     }
-    let run = |(n, dst): (usize, &mut [T])| {
-        vectorised(|| {
-            for ch in 0..c {
-                g(n, ch, &mut dst[ch * plane..][..plane]);
-            }
-        })
-    };
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
-        out.par_chunks_mut(image).enumerate().for_each(run);
+        out.par_chunks_mut(image)
+            .enumerate()
+            .for_each(|(n, dst)| g(n, dst));
     }
     #[cfg(not(feature = "rayon"))]
-    out.chunks_mut(image).enumerate().for_each(run);
+    out.chunks_mut(image)
+        .enumerate()
+        .for_each(|(n, dst)| g(n, dst));
+}
+
+/// One per-channel sum over every image's plane of channel `ch`.
+#[derive(Clone, Copy)]
+enum Sum {
+    /// `Σ a`
+    Values,
+    /// `Σ (a − mean)²`
+    SquaredDeviations { mean: f64 },
+    /// `Σ (a − mean)·inv_std·b`
+    ScaledProducts { mean: f64, inv_std: f64 },
+}
+
+// The kernels below run inside `macerator::with_simd`: compiled with the CPU's vector
+// instructions enabled (AVX-512 here), their plain loops vectorise at full width instead of the
+// baseline target's (SSE2 on x86-64). `S` is otherwise unused.
+
+/// `sum` over channel `ch` of `a` (and `b`), `[N, C, plane]`: image by image in order, each plane
+/// summed by [`sum_wide`] / [`sum_wide2`] in f64.
+#[cfg(feature = "simd")]
+#[allow(clippy::extra_unused_type_parameters)]
+#[macerator::with_simd]
+fn channel_sum<S: macerator::Simd, T: Real>(
+    a: &[T],
+    b: &[T],
+    c: usize,
+    plane: usize,
+    ch: usize,
+    sum: Sum,
+) -> f64 {
+    channel_sum_body(a, b, c, plane, ch, sum)
+}
+
+#[cfg(not(feature = "simd"))]
+fn channel_sum<T: Real>(a: &[T], b: &[T], c: usize, plane: usize, ch: usize, sum: Sum) -> f64 {
+    channel_sum_body(a, b, c, plane, ch, sum)
+}
+
+#[inline(always)]
+fn channel_sum_body<T: Real>(a: &[T], b: &[T], c: usize, plane: usize, ch: usize, sum: Sum) -> f64 {
+    let n = a.len() / (c * plane).max(1);
+    let at = |i: usize| (i * c + ch) * plane..(i * c + ch + 1) * plane;
+    let mut total = 0.0;
+    for i in 0..n {
+        total += match sum {
+            Sum::Values => sum_wide(&a[at(i)], |v| v.wide()),
+            Sum::SquaredDeviations { mean: m } => {
+                sum_wide(&a[at(i)], |v| (v.wide() - m) * (v.wide() - m))
+            }
+            Sum::ScaledProducts { mean: m, inv_std: s } => {
+                sum_wide2(&a[at(i)], &b[at(i)], |x, g| (x.wide() - m) * s * g.wide())
+            }
+        };
+    }
+    total
+}
+
+/// `dst[ch, ·] = src[ch, ·]·scale[ch] + shift[ch]` for one image (`dst` holds `src` on entry).
+#[cfg(feature = "simd")]
+#[allow(clippy::extra_unused_type_parameters)]
+#[macerator::with_simd]
+fn scale_shift<S: macerator::Simd, T: Real>(dst: &mut [T], plane: usize, scale: &[T], shift: &[T]) {
+    scale_shift_body(dst, plane, scale, shift)
+}
+
+#[cfg(not(feature = "simd"))]
+fn scale_shift<T: Real>(dst: &mut [T], plane: usize, scale: &[T], shift: &[T]) {
+    scale_shift_body(dst, plane, scale, shift)
+}
+
+#[inline(always)]
+fn scale_shift_body<T: Real>(dst: &mut [T], plane: usize, scale: &[T], shift: &[T]) {
+    for ((p, &a), &b) in dst.chunks_exact_mut(plane).zip(scale).zip(shift) {
+        p.iter_mut().for_each(|v| *v = T::mul_add(*v, a, b));
+    }
+}
+
+/// `dx[ch, ·] = dy·k[ch] + x·kx[ch] + o[ch]` for one image.
+#[cfg(feature = "simd")]
+#[allow(clippy::extra_unused_type_parameters, clippy::too_many_arguments)]
+#[macerator::with_simd]
+fn input_grad<S: macerator::Simd, T: Real>(
+    dx: &mut [T],
+    x: &[T],
+    dy: &[T],
+    plane: usize,
+    k: &[T],
+    kx: &[T],
+    o: &[T],
+) {
+    input_grad_body(dx, x, dy, plane, k, kx, o)
+}
+
+#[cfg(not(feature = "simd"))]
+fn input_grad<T: Real>(dx: &mut [T], x: &[T], dy: &[T], plane: usize, k: &[T], kx: &[T], o: &[T]) {
+    input_grad_body(dx, x, dy, plane, k, kx, o)
+}
+
+#[inline(always)]
+fn input_grad_body<T: Real>(
+    dx: &mut [T],
+    x: &[T],
+    dy: &[T],
+    plane: usize,
+    k: &[T],
+    kx: &[T],
+    o: &[T],
+) {
+    let planes = dx
+        .chunks_exact_mut(plane)
+        .zip(x.chunks_exact(plane))
+        .zip(dy.chunks_exact(plane));
+    for (ch, ((d, x), g)) in planes.enumerate() {
+        let (cg, cx, off) = (k[ch], kx[ch], o[ch]);
+        for ((d, x), g) in d.iter_mut().zip(x).zip(g) {
+            *d = T::mul_add(*g, cg, T::mul_add(*x, cx, off));
+        }
+    }
 }
 
 /// `y = γ·(x − μ)/√(σ² + ε) + β` with the given statistics.
@@ -222,9 +315,8 @@ fn normalise<T: Real>(
         .collect();
     let xs: &[T] = x.storage();
     let mut out: Vec<T> = xs.to_vec();
-    per_plane(&mut out, c, plane, |_, ch, dst| {
-        let (a, b) = (scale[ch], shift[ch]);
-        dst.iter_mut().for_each(|v| *v = T::mul_add(*v, a, b));
+    per_image(&mut out, c * plane, |_, dst| {
+        scale_shift(dst, plane, &scale, &shift)
     });
     tensor(out, x.layout().shape().clone(), &x)
 }
@@ -240,19 +332,10 @@ pub fn batch_norm_train<T: Real>(
     let (n, c, plane) = dims(&x);
     let count = (n * plane).max(1) as f64;
     let xs: &[T] = x.storage();
-    let at = |i: usize, ch: usize| &xs[(i * c + ch) * plane..][..plane];
-    let mean = per_channel(c, |ch| {
-        (0..n)
-            .map(|i| sum_wide(at(i, ch), |v| v.wide()))
-            .sum::<f64>()
-            / count
-    });
+    let mean = per_channel(c, |ch| channel_sum(xs, xs, c, plane, ch, Sum::Values) / count);
     let variance = per_channel(c, |ch| {
-        let m = mean[ch];
-        (0..n)
-            .map(|i| sum_wide(at(i, ch), |v| (v.wide() - m) * (v.wide() - m)))
-            .sum::<f64>()
-            / count
+        let deviations = Sum::SquaredDeviations { mean: mean[ch] };
+        channel_sum(xs, xs, c, plane, ch, deviations) / count
     });
     let mean_t = channel_tensor::<T>(&mean, &x);
     let variance_t = channel_tensor::<T>(&variance, &x);
@@ -280,20 +363,13 @@ pub fn batch_norm_train_backward<T: Real>(
         .collect();
     let xs: &[T] = x.storage();
     let gs: &[T] = gy.storage();
-    let at = |i: usize, ch: usize| (i * c + ch) * plane..(i * c + ch + 1) * plane;
-    let beta_grad = per_channel(c, |ch| {
-        (0..n)
-            .map(|i| sum_wide(&gs[at(i, ch)], |v| v.wide()))
-            .sum::<f64>()
-    });
+    let beta_grad = per_channel(c, |ch| channel_sum(gs, gs, c, plane, ch, Sum::Values));
     let gamma_grad = per_channel(c, |ch| {
-        let (m, s) = (mean[ch], inv_std[ch]);
-        (0..n)
-            .map(|i| {
-                let r = at(i, ch);
-                sum_wide2(&xs[r.clone()], &gs[r], |x, g| (x.wide() - m) * s * g.wide())
-            })
-            .sum::<f64>()
+        let products = Sum::ScaledProducts {
+            mean: mean[ch],
+            inv_std: inv_std[ch],
+        };
+        channel_sum(xs, gs, c, plane, ch, products)
     });
     // dx = k·(dy − a − (x − μ)·b) with k = γ·s, a = dβ/M, b = s·dγ/M (x̂·dγ/M = (x − μ)·b),
     // as dx = dy·k + x·(−k·b) + k·(μ·b − a).
@@ -307,12 +383,10 @@ pub fn batch_norm_train_backward<T: Real>(
         .map(|ch| T::narrow(k[ch] * (mean[ch] * b[ch] - beta_grad[ch] / count)))
         .collect();
     let mut dx: Vec<T> = vec![T::narrow(0.0); xs.len()];
-    per_plane(&mut dx, c, plane, |i, ch, dst| {
-        let r = at(i, ch);
-        let (cg, cx, o) = (coef_g[ch], coef_x[ch], offset[ch]);
-        for ((d, x), g) in dst.iter_mut().zip(&xs[r.clone()]).zip(&gs[r]) {
-            *d = T::mul_add(*g, cg, T::mul_add(*x, cx, o));
-        }
+    let image = c * plane;
+    per_image(&mut dx, image, |i, dst| {
+        let (x, g) = (&xs[i * image..][..image], &gs[i * image..][..image]);
+        input_grad(dst, x, g, plane, &coef_g, &coef_x, &offset)
     });
     let dx = tensor(dx, x.layout().shape().clone(), &x);
     (

@@ -221,21 +221,22 @@ pub(super) fn input_channel<S: macerator::Simd>(
     let (seg, rest) = buf.split_at_mut(16 * len);
     let (arrays, t) = rest.split_at_mut(16 * len);
     let t = &mut t[..16 * len];
-    seg.fill(0.0);
     for (k, unit) in units.enumerate() {
         let (n, ty) = (unit / th, unit % th);
         let plane = &x[(n * d.c + c) * d.h * d.w..][..d.h * d.w];
         for q in 0..4 {
             let iy = (2 * ty + q) as isize - d.pad[0] as isize;
-            if !(0..d.h as isize).contains(&iy) {
-                continue;
-            }
-            let src = &plane[iy as usize * d.w..][..d.w];
+            let src = (0..d.h as isize)
+                .contains(&iy)
+                .then(|| &plane[iy as usize * d.w..][..d.w]);
             for shift in 0..2 {
                 let which = ((q / 2) * 2 + shift) * 2 + q % 2;
                 let at = which * 2 * len + k * 2 * tw;
-                let first = 2 * shift as isize - d.pad[1] as isize;
-                copy_shifted(src, first, &mut seg[at..at + 2 * tw]);
+                let dst = &mut seg[at..at + 2 * tw];
+                match src {
+                    Some(src) => copy_shifted(src, 2 * shift as isize - d.pad[1] as isize, dst),
+                    None => dst.fill(0.0),
+                }
             }
         }
     }
@@ -283,16 +284,15 @@ pub(super) fn input_scratch(units: usize, tw: usize) -> usize {
     48 * units * tw
 }
 
-/// `dst[i] = src[i + first]` where that is inside `src` (`dst` is zero elsewhere already).
+/// `dst[i] = src[i + first]` where that is inside `src`, zero elsewhere.
 #[inline(always)]
 fn copy_shifted(src: &[f32], first: isize, dst: &mut [f32]) {
-    let begin = (-first).max(0) as usize;
+    let begin = ((-first).max(0) as usize).min(dst.len());
     let from = first.max(0) as usize;
-    if begin >= dst.len() || from >= src.len() {
-        return;
-    }
-    let n = (dst.len() - begin).min(src.len() - from);
+    let n = (dst.len() - begin).min(src.len().saturating_sub(from));
+    dst[..begin].fill(0.0);
     dst[begin..begin + n].copy_from_slice(&src[from..from + n]);
+    dst[begin + n..].fill(0.0);
 }
 
 /// `even[k] = src[2k]`, `odd[k] = src[2k + 1]`.
