@@ -400,6 +400,100 @@ fn input_gradient_matches_its_definition() {
     }
 }
 
+/// The forward convolution, its weight gradient and its input gradient of one case, as bits.
+fn conv_bits(case: &Case) -> Vec<u32> {
+    let device = Device::flex();
+    let (ho, wo) = (out_size(case.h, case), out_size(case.w, case));
+    let x = Tensor::<4>::from_data(
+        TensorData::new(
+            values(case.n * case.c * case.h * case.w, 21),
+            [case.n, case.c, case.h, case.w],
+        ),
+        &device,
+    );
+    let w = Tensor::<4>::from_data(
+        TensorData::new(
+            values(case.o * case.c * case.k * case.k, 22),
+            [case.o, case.c, case.k, case.k],
+        ),
+        &device,
+    );
+    let gy = Tensor::<4>::from_data(
+        TensorData::new(
+            values(case.n * case.o * ho * wo, 23),
+            [case.n, case.o, ho, wo],
+        ),
+        &device,
+    );
+    let y = conv2d(x.clone(), w.clone(), None, options(case));
+    let dw = conv2d_weight_backward(x.clone(), w.clone(), gy.clone(), options(case));
+    let xg = x.autodiff().require_grad();
+    let loss = (conv2d(xg.clone(), w.autodiff(), None, options(case)) * gy.autodiff()).sum();
+    let dx = xg.grad(&loss.backward()).expect("an input gradient");
+    [y.flatten::<1>(0, 3), dw.flatten(0, 3), dx.flatten(0, 3)]
+        .into_iter()
+        .flat_map(|t| t.into_data().try_to_vec::<f32>().expect("f32"))
+        .map(f32::to_bits)
+        .collect()
+}
+
+#[test]
+fn convolutions_do_not_depend_on_the_number_of_threads() {
+    // Protected pixels must be the same on a 2-core CI machine and a 16-core desktop: every
+    // patched path (Winograd, im2col, several chunks and accumulators, and the GEMM's own
+    // threading when a call has fewer chunks than threads) must give the same bits.
+    let base = Case {
+        n: 3,
+        c: 17,
+        h: 12,
+        w: 11,
+        o: 18,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        pad_end: 1,
+        dilation: 1,
+        groups: 1,
+    };
+    let cases = [
+        base,
+        Case { n: 1, ..base },
+        Case {
+            n: 40,
+            h: 4,
+            w: 4,
+            ..base
+        },
+        Case {
+            n: 1,
+            h: 70,
+            w: 66,
+            c: 16,
+            o: 16,
+            ..base
+        },
+        Case { c: 6, o: 9, ..base },
+        Case { stride: 2, ..base },
+    ];
+    for case in cases {
+        let runs: Vec<Vec<u32>> = [1, 2, 5]
+            .into_iter()
+            .map(|threads| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("a thread pool")
+                    .install(|| conv_bits(&case))
+            })
+            .collect();
+        assert!(!runs[0].is_empty());
+        assert!(
+            runs.iter().all(|r| r == &runs[0]),
+            "{case:?}: results differ between 1, 2 and 5 threads"
+        );
+    }
+}
+
 #[test]
 fn autodiff_uses_the_same_weight_gradient() {
     // Through Burn's autodiff, as training uses it: d/dW Σ (conv(x, W) · g) = the kernel's
