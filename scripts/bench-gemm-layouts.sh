@@ -5,7 +5,8 @@
 # GEMM (Y[O, positions] = W · COL, both row-major) built twice: as a release build and as the
 # dev profile used to build dependencies before 2026-12 (opt-level 2 *with* debug assertions),
 # which is why Cargo.toml now turns them off; and one 3x3 convolution as im2col's single GEMM
-# against nine shifted GEMMs (implicit GEMM, BENCHMARKS.md). One thread, GFLOP/s or µs.
+# against nine shifted GEMMs (implicit GEMM, BENCHMARKS.md); and the Winograd weight gradient's
+# GEMM in two operand layouts. One thread, GFLOP/s or µs.
 # Builds a throwaway crate under ${TMPDIR:-/tmp}; needs crates.io (or a warm cargo cache).
 # Usage: scripts/bench-gemm-layouts.sh
 set -euo pipefail
@@ -52,6 +53,14 @@ fn main() {
         let (oi, ri, di) = (o as isize, r as isize, d as isize);
         run(&format!("O={o} C*k*k={r} K={d}, dst row-major [O][C*k*k]"), (o, r, d), (1, ri), (1, di), (di, 1));
         run(&format!("O={o} C*k*k={r} K={d}, dst column-major [C*k*k][O]"), (o, r, d), (oi, 1), (1, di), (di, 1));
+    }
+    // Winograd weight gradient, one of its 16 GEMMs: dU[O, C] += Wt[O, T] · V[C, T]ᵀ over T
+    // tiles, both operands stored tiles-contiguous (as the patch does), against a tiles-major
+    // Wt stored [T][O] (what a transposed layout would buy); destination column-major.
+    for (o, c, t) in [(64usize, 64usize, 256usize)] {
+        let (oi, ti) = (o as isize, t as isize);
+        run(&format!("winograd dW O={o} C={c} tiles={t}, Wt [O][T], V [C][T]"), (o, c, t), (oi, 1), (1, ti), (ti, 1));
+        run(&format!("winograd dW O={o} C={c} tiles={t}, Wt [T][O], V [C][T]"), (o, c, t), (oi, 1), (oi, 1), (ti, 1));
     }
     // Forward: Y[O, W] = Wt[O, R] · COL[R, W], all row-major.
     for (o, r, w) in [(64, 576, 1024), (512, 4608, 512)] {

@@ -448,12 +448,7 @@ fn convolutions_do_not_depend_on_the_number_of_threads() {
         h: 12,
         w: 11,
         o: 50,
-        k: 3,
-        stride: 1,
-        pad: 1,
-        pad_end: 1,
-        dilation: 1,
-        groups: 1,
+        ..cases()[0]
     };
     let cases = [
         base,

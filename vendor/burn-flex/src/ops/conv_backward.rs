@@ -27,7 +27,7 @@ use crate::{FlexTensor, Layout};
 
 /// Most accumulators (tasks) one weight gradient uses; fixed so that the summation order, and so
 /// the result, is the same on every machine.
-const MAX_PARTIALS: usize = 4;
+pub(super) const MAX_PARTIALS: usize = 4;
 
 /// Smallest GEMM depth (images × output positions) a chunk aims for.
 const MIN_CHUNK_DEPTH: usize = 512;
@@ -216,7 +216,7 @@ where
 }
 
 /// Element-wise sum of the partial gradients, first to last.
-fn sum_in_order<T>(partials: Vec<Vec<T>>, zero: T) -> Vec<T>
+pub(super) fn sum_in_order<T>(partials: Vec<Vec<T>>, zero: T) -> Vec<T>
 where
     T: bytemuck::Pod + Copy + 'static,
 {

@@ -10,20 +10,16 @@
 //!
 //! so the sum over images and positions is 16 GEMMs with the deep dimension the tiles
 //! (`dU[ξ][O, C] += Wt[ξ][O, tiles] · V[ξ][C, tiles]ᵀ`), 2.25× fewer multiply-adds than the
-//! im2col GEMM. Chunks of tile rows go to at most [`MAX_PARTIALS`] accumulators, summed in a
-//! fixed order, so the result does not depend on the number of threads.
+//! im2col GEMM. Chunks of tile rows go to at most `MAX_PARTIALS` accumulators (the im2col weight
+//! gradient's), summed in a fixed order, so the result does not depend on the number of threads.
 
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::conv_backward::Dims;
+use super::conv_backward::{Dims, MAX_PARTIALS, sum_in_order};
 use super::conv_winograd::{
     Scratch, chunk_units, input_channel, input_scratch, parallelism, split,
 };
-
-/// Most accumulators one weight gradient uses (fixed: the summation order, and so the result,
-/// is the same on every machine).
-const MAX_PARTIALS: usize = 4;
 
 /// `out` (`[O, C, 3, 3]`) = the weight gradient of the convolution of `x` (`[N, C, H, W]`) that
 /// produced the output gradient `gy` (`[N, O, Ho, Wo]`). The shapes are ones
@@ -62,14 +58,7 @@ pub(super) fn weight_grad(out: &mut [f32], x: &[f32], gy: &[f32], d: Dims) {
     };
     #[cfg(not(feature = "rayon"))]
     let partials: Vec<Vec<f32>> = (0..tasks).map(|t| run_task(t, false)).collect();
-    let mut parts = partials.into_iter();
-    let Some(mut du) = parts.next() else {
-        out.fill(0.0);
-        return;
-    };
-    for part in parts {
-        du.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
-    }
+    let du = sum_in_order(partials, 0.0f32);
     // ∂L/∂g = Gᵀ dU G with Gᵀ = [[1, ½, ½, 0], [0, ½, −½, 0], [0, ½, ½, 1]].
     let gt = |z: [f32; 4]| {
         [
