@@ -2,8 +2,8 @@
 //! definitions say: the forward 2D convolution and its weight gradient, against a plain f64 sum
 //! over every (image, output position), for the shapes our networks use and the options they do
 //! not (stride, dilation, groups, asymmetric padding, batches that span several chunks and
-//! accumulators; 3×3 stride-1 layers with 48 or more channels, which take Winograd's F(2×2, 3×3),
-//! with partial tiles and every padding); and the input gradient (for stride 1 a forward
+//! accumulators; 3×3 stride-1 layers with 48 or more channels, the shapes Winograd's F(2×2, 3×3)
+//! takes when enabled — switched off for now, PATCHES.md — with partial tiles and every padding); and the input gradient (for stride 1 a forward
 //! convolution with the flipped kernel, otherwise a transposed convolution whose col2im is
 //! patched) for the same cases; and
 //! batch normalisation (statistics, output, and all three gradients) against f64 formulas; and

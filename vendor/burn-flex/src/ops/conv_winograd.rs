@@ -32,6 +32,14 @@ use super::conv_backward::Dims;
 /// both sides faster (48→48 on 16×16: 1.8 against 2.2 ms forward).
 const MIN_CHANNELS: usize = 48;
 
+/// Switched off (2026-12-01): with it, `em` at `--quality thorough` (medium-CNN surrogate) puts a
+/// visible blocky pattern on smooth areas at 1:1 that the im2col build does not (unlearnable's
+/// BENCHMARKS.md, "Winograd F(2×2, 3×3) convolutions", and docs/crops/); with it off the
+/// protected files are byte-identical to the build before this patch. Not yet diagnosed (likely
+/// the δ-step's gradient sign amplifying Winograd's tile-periodic rounding where the gradient is
+/// near zero), so the kernel stays, untaken, until it is.
+const ENABLED: bool = false;
+
 /// Tiles (GEMM width) a chunk aims for.
 const TARGET_TILES: usize = 256;
 
@@ -41,7 +49,8 @@ const MAX_CHUNK_ELEMENTS: usize = 1024 * 1024;
 /// Whether this kernel computes the convolution: a 3×3 kernel, stride 1, no dilation, one
 /// group, at least [`MIN_CHANNELS`] input and output channels, any (symmetric) padding.
 pub(super) fn applies(d: &Dims) -> bool {
-    d.kh == 3
+    ENABLED
+        && d.kh == 3
         && d.kw == 3
         && d.stride == [1, 1]
         && d.dilation == [1, 1]
