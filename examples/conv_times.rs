@@ -1,8 +1,8 @@
 //! One 3×3, stride-1, padding-1 convolution layer on the CPU backend, timed alone: the forward
 //! (`conv2d`) and the weight gradient (`conv2d_weight_backward`), mean milliseconds over REPS
-//! after one warm-up. How the Winograd path's channel threshold was chosen (BENCHMARKS.md):
-//! run once as shipped and once with `MIN_CHANNELS` in
-//! `vendor/burn-flex/src/ops/conv_winograd.rs` set to `usize::MAX` (im2col everywhere).
+//! after one warm-up, with the Winograd path on (as shipped) and off (`burn_flex::with_winograd`:
+//! im2col + GEMM). How the Winograd path's channel threshold was chosen (BENCHMARKS.md); below
+//! 48 channels on a side both lines take im2col.
 //!
 //! Usage: `RAYON_NUM_THREADS=2 cargo run --example conv_times -- BATCH C_IN C_OUT SIZE [REPS]`
 
@@ -40,12 +40,19 @@ fn main() -> anyhow::Result<()> {
     let w = Tensor::<4>::random([o, c, 3, 3], Distribution::Default, &dev);
     let gy = Tensor::<4>::random([n, o, h, h], Distribution::Default, &dev);
     let opt = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-    let fwd = time(reps, || {
-        let _ = conv2d(x.clone(), w.clone(), None, opt.clone()).into_data();
-    });
-    let wgrad = time(reps, || {
-        let _ = conv2d_weight_backward(x.clone(), w.clone(), gy.clone(), opt.clone()).into_data();
-    });
-    println!("{n}x{c}->{o}@{h}: fwd {fwd:.3} ms, wgrad {wgrad:.3} ms");
+    for winograd in [true, false] {
+        let (fwd, wgrad) = burn_flex::with_winograd(winograd, || {
+            let fwd = time(reps, || {
+                let _ = conv2d(x.clone(), w.clone(), None, opt.clone()).into_data();
+            });
+            let wgrad = time(reps, || {
+                let _ = conv2d_weight_backward(x.clone(), w.clone(), gy.clone(), opt.clone())
+                    .into_data();
+            });
+            (fwd, wgrad)
+        });
+        let path = if winograd { "winograd on " } else { "winograd off" };
+        println!("{n}x{c}->{o}@{h} {path}: fwd {fwd:.3} ms, wgrad {wgrad:.3} ms");
+    }
     Ok(())
 }

@@ -3,9 +3,10 @@
 //! over every (image, output position), for the shapes our networks use and the options they do
 //! not (stride, dilation, groups, asymmetric padding, batches that span several chunks and
 //! accumulators; 3×3 stride-1 layers with 48 or more channels, the shapes Winograd's F(2×2, 3×3)
-//! takes when enabled — switched off for now, PATCHES.md — with partial tiles and every padding); and the input gradient (for stride 1 a forward
-//! convolution with the flipped kernel, otherwise a transposed convolution whose col2im is
-//! patched) for the same cases; and
+//! takes, with partial tiles and every padding, up to ResNet-18's 512 channels); and the input
+//! gradient (for stride 1 a forward convolution with the flipped kernel, otherwise a transposed
+//! convolution whose col2im is patched) for the same cases — every case both with Winograd on
+//! (the default) and off (`burn_flex::with_winograd`); and
 //! batch normalisation (statistics, output, and all three gradients) against f64 formulas; and
 //! 2×2 max pooling (values, indices, ties, NaN, odd sizes, gradient) against a plain scan.
 
@@ -258,7 +259,7 @@ fn all_cases() -> Vec<Case> {
         o: 20,
         ..base
     });
-    // 3×3, stride 1, at least 48 channels in and out: Winograd F(2×2, 3×3). Odd and even
+    // 3×3, stride 1, at least 48 channels in and out: Winograd F(2×2, 3×3) when on. Odd and even
     // sizes (partial tiles), no padding (its input gradient pads 2), asymmetric padding, maps
     // of one row or column, a batch of small maps (many chunks) and a map larger than one chunk.
     let winograd = Case {
@@ -312,14 +313,61 @@ fn all_cases() -> Vec<Case> {
             w: 38,
             ..winograd
         },
+        // ResNet-18's stages at the `thorough` preset's 96 px, and a batch of small deep maps.
+        Case {
+            n: 1,
+            c: 64,
+            o: 64,
+            h: 54,
+            w: 96,
+            ..winograd
+        },
+        Case {
+            n: 1,
+            c: 128,
+            o: 128,
+            h: 27,
+            w: 48,
+            ..winograd
+        },
+        Case {
+            n: 2,
+            c: 512,
+            o: 512,
+            h: 7,
+            w: 12,
+            ..winograd
+        },
+        Case {
+            n: 16,
+            c: 256,
+            o: 256,
+            h: 6,
+            w: 6,
+            ..winograd
+        },
     ]);
     all
 }
 
+/// `f(case)` for every case of [`all_cases`], with Winograd on and off; `f` returns the
+/// relative error to the f64 definition, which must stay under 1e-5.
+fn check_all(what: &str, f: impl Fn(Case) -> f64) {
+    for winograd in [true, false] {
+        for case in all_cases() {
+            let err = burn_flex::with_winograd(winograd, || f(case));
+            assert!(
+                err < 1e-5,
+                "{what}, Winograd {winograd}, {case:?}: relative error {err:e}"
+            );
+        }
+    }
+}
+
 #[test]
 fn forward_convolution_matches_its_definition() {
-    let device = Device::flex();
-    for case in all_cases() {
+    check_all("forward", |case| {
+        let device = Device::flex();
         let xs = values(case.n * case.c * case.h * case.w, 10);
         let ws = values(case.o * (case.c / case.groups) * case.k * case.k, 11);
         let bs = values(case.o, 12);
@@ -337,17 +385,13 @@ fn forward_convolution_matches_its_definition() {
         assert_eq!(y.dims(), [case.n, case.o, ho, wo], "{case:?}");
         let got: Vec<f32> = y.into_data().try_to_vec::<f32>().expect("f32");
         let want = reference_y(&case, &xs, &ws, &bs);
-        let err = relative_error(&got, &want);
-        assert!(err < 1e-5, "{case:?}: relative error {err:e}");
-    }
+        relative_error(&got, &want)
+    });
 }
 
 #[test]
 fn weight_gradient_matches_its_definition() {
-    for case in all_cases() {
-        let err = check(case);
-        assert!(err < 1e-5, "{case:?}: relative error {err:e}");
-    }
+    check_all("weight gradient", check);
 }
 
 /// `dx[n, c, iy, ix] = Σ gy[n, o, y, x] · w[o, c − g·Cg, i, j]` over the output positions that
@@ -365,8 +409,8 @@ fn input_gradient_matches_its_definition() {
     // Through Burn's autodiff, as the δ-step uses it: d/dx Σ (conv(x, W) · g). Stride-1
     // convolutions take the patched path (a forward convolution with the flipped kernel), the
     // rest burn-flex's transposed convolution (with asymmetric padding cropped).
-    let device = Device::flex();
-    for case in all_cases() {
+    check_all("input gradient", |case| {
+        let device = Device::flex();
         let (ho, wo) = (out_size(case.h, &case), out_size(case.w, &case));
         let xs = values(case.n * case.c * case.h * case.w, 7);
         let gys = values(case.n * case.o * ho * wo, 8);
@@ -395,9 +439,8 @@ fn input_gradient_matches_its_definition() {
             .expect("f32");
         let want = reference_dx(&case, &ws, &gys);
         assert_eq!(got.len(), want.len(), "{case:?}");
-        let err = relative_error(&got, &want);
-        assert!(err < 1e-5, "{case:?}: relative error {err:e}");
-    }
+        relative_error(&got, &want)
+    });
 }
 
 /// The forward convolution, its weight gradient and its input gradient of one case, as bits.
@@ -470,23 +513,119 @@ fn convolutions_do_not_depend_on_the_number_of_threads() {
         Case { c: 6, o: 9, ..base },
         Case { stride: 2, ..base },
     ];
-    for case in cases {
-        let runs: Vec<Vec<u32>> = [1, 2, 5]
-            .into_iter()
-            .map(|threads| {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .expect("a thread pool")
-                    .install(|| conv_bits(&case))
-            })
-            .collect();
-        assert!(!runs[0].is_empty());
-        assert!(
-            runs.iter().all(|r| r == &runs[0]),
-            "{case:?}: results differ between 1, 2 and 5 threads"
-        );
+    for winograd in [true, false] {
+        for case in cases {
+            let runs: Vec<Vec<u32>> = [1, 2, 5]
+                .into_iter()
+                .map(|threads| {
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .expect("a thread pool")
+                        .install(|| burn_flex::with_winograd(winograd, || conv_bits(&case)))
+                })
+                .collect();
+            assert!(!runs[0].is_empty());
+            assert!(
+                runs.iter().all(|r| r == &runs[0]),
+                "Winograd {winograd}, {case:?}: results differ between 1, 2 and 5 threads"
+            );
+        }
     }
+}
+
+#[test]
+fn the_winograd_switch_reaches_forward_and_both_gradients() {
+    // `with_winograd(false, …)` must reach every convolution it wraps, the autodiff backward
+    // included, or the "off" half of the tests above would test Winograd twice. The two paths
+    // round differently, so a 48-channel case gives other bits in each of the forward, the
+    // weight gradient and the input gradient (`conv_bits`' three parts, in order); and the
+    // setting comes back after the call.
+    let case = Case {
+        n: 2,
+        c: 48,
+        h: 10,
+        w: 9,
+        o: 48,
+        ..cases()[0]
+    };
+    let on = conv_bits(&case);
+    let off = burn_flex::with_winograd(false, || conv_bits(&case));
+    let y = case.n * case.o * case.h * case.w;
+    let dw = case.o * case.c * 9;
+    let parts = |v: &[u32]| [v[..y].to_vec(), v[y..y + dw].to_vec(), v[y + dw..].to_vec()];
+    for (name, (a, b)) in ["forward", "weight gradient", "input gradient"]
+        .into_iter()
+        .zip(parts(&on).into_iter().zip(parts(&off)))
+    {
+        assert_ne!(a, b, "{name}: the same bits with Winograd on and off");
+    }
+    assert_eq!(conv_bits(&case), on, "the default (on) did not come back");
+}
+
+/// Whether every value of each `[h, w]` plane of `t` (`[n, c, h, w]`) at least `margin` from the
+/// border has the same bits, and the index of the first plane where not.
+fn interior_is_flat(t: Tensor<4>, margin: usize) -> Result<(), String> {
+    let [n, c, h, w] = t.dims();
+    let v: Vec<f32> = t.into_data().try_to_vec::<f32>().expect("f32");
+    for plane in 0..n * c {
+        let at = |y: usize, x: usize| v[(plane * h + y) * w + x].to_bits();
+        let first = at(margin, margin);
+        for y in margin..h - margin {
+            for x in margin..w - margin {
+                if at(y, x) != first {
+                    return Err(format!(
+                        "plane {plane}: ({y}, {x}) = {} but ({margin}, {margin}) = {}",
+                        f32::from_bits(at(y, x)),
+                        f32::from_bits(first)
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_flat_image_gets_a_flat_gradient() {
+    // The δ-step moves each pixel by the *sign* of the input gradient. Where a photo is flat
+    // (a sky) the true gradient is the same at every pixel away from the border, and the
+    // convolutions must give the same bits there, or rounding that depends on the position
+    // would become a position-periodic sign pattern. Winograd's four outputs of a tile use
+    // different sums, but on a flat patch only one transformed entry is non-zero and all four
+    // reduce to it, so both paths keep a flat region flat. Three 3×3 layers, 3 → 48 → 64 → 64
+    // channels (the last two the shapes Winograd takes), ReLU between, on a batch of flat
+    // images of different colours.
+    for winograd in [true, false] {
+        burn_flex::with_winograd(winograd, flat_image_gets_a_flat_gradient);
+    }
+}
+
+fn flat_image_gets_a_flat_gradient() {
+    let device = Device::flex();
+    let (n, h, w) = (2, 20, 22);
+    let colours = [0.2f32, -0.5, 0.7, 0.1, 0.4, -0.3];
+    let xs: Vec<f32> = (0..n * 3)
+        .flat_map(|plane| std::iter::repeat_n(colours[plane], h * w))
+        .collect();
+    let x = Tensor::<4>::from_data(TensorData::new(xs, [n, 3, h, w]), &device)
+        .autodiff()
+        .require_grad();
+    let same = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let mut y = x.clone();
+    for (i, (c, o)) in [(3, 48), (48, 64), (64, 64)].into_iter().enumerate() {
+        let ws = values(o * c * 9, 30 + i as u64);
+        let wt = Tensor::<4>::from_data(TensorData::new(ws, [o, c, 3, 3]), &device);
+        y = conv2d(y, wt.autodiff(), None, same.clone());
+        if i < 2 {
+            y = burn::tensor::activation::relu(y);
+        }
+    }
+    // Output margin 3 (three layers of reach 1); input-gradient margin 6.
+    interior_is_flat(y.clone().inner(), 3).unwrap_or_else(|e| panic!("forward: {e}"));
+    let loss = (y.clone() * y).sum();
+    let dx = x.grad(&loss.backward()).expect("an input gradient");
+    interior_is_flat(dx, 6).unwrap_or_else(|e| panic!("input gradient: {e}"));
 }
 
 #[test]

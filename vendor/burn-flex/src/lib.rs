@@ -46,3 +46,19 @@ pub use backend::{Flex, FlexDevice};
 pub use layout::Layout;
 pub use qtensor::FlexQTensor;
 pub use tensor::FlexTensor;
+
+/// Runs `f` with the Winograd F(2×2, 3×3) convolutions of unlearnable's patch (`PATCHES.md`:
+/// 3×3 stride-1 layers with 48 or more channels on both sides) on (`true`, the default) or off
+/// (`false`: im2col + GEMM, as upstream) on the current thread, then restores the previous
+/// setting. Both paths compute the same convolution to within a few units in the last place,
+/// and each gives the same bits for any number of threads; for comparing them in one process
+/// (tests, `examples/conv_times.rs`).
+pub fn with_winograd<R>(on: bool, f: impl FnOnce() -> R) -> R {
+    #[cfg(all(feature = "simd", feature = "std"))]
+    return ops::conv_winograd::with_winograd(on, f);
+    #[cfg(not(all(feature = "simd", feature = "std")))]
+    {
+        let _ = on;
+        f()
+    }
+}

@@ -32,24 +32,45 @@ use super::conv_backward::Dims;
 /// both sides faster (48→48 on 16×16: 1.8 against 2.2 ms forward).
 const MIN_CHANNELS: usize = 48;
 
-/// Switched off (2026-12-01): with it, `em` at `--quality thorough` (medium-CNN surrogate) puts a
-/// visible blocky pattern on smooth areas at 1:1 that the im2col build does not (unlearnable's
-/// BENCHMARKS.md, "Winograd F(2×2, 3×3) convolutions", and docs/crops/); with it off the
-/// protected files are byte-identical to the build before this patch. Not yet diagnosed (likely
-/// the δ-step's gradient sign amplifying Winograd's tile-periodic rounding where the gradient is
-/// near zero), so the kernel stays, untaken, until it is.
-const ENABLED: bool = false;
-
 /// Tiles (GEMM width) a chunk aims for.
 const TARGET_TILES: usize = 256;
 
 /// Largest `V` + `M` buffers of a chunk, in elements (a chunk holds at least one tile row).
 const MAX_CHUNK_ELEMENTS: usize = 1024 * 1024;
 
-/// Whether this kernel computes the convolution: a 3×3 kernel, stride 1, no dilation, one
-/// group, at least [`MIN_CHANNELS`] input and output channels, any (symmetric) padding.
+#[cfg(feature = "std")]
+std::thread_local! {
+    /// Whether convolutions on this thread may take this kernel ([`with_winograd`]).
+    static ON: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
+}
+
+/// Runs `f` with this kernel allowed (`on`) or not on the current thread, then restores the
+/// previous setting (also when `f` panics). On by default.
+#[cfg(feature = "std")]
+pub fn with_winograd<R>(on: bool, f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ON.with(|a| a.set(self.0));
+        }
+    }
+    let _restore = Restore(ON.with(|a| a.replace(on)));
+    f()
+}
+
+/// Whether convolutions on the current thread may take this kernel.
+fn on() -> bool {
+    #[cfg(feature = "std")]
+    return ON.with(|a| a.get());
+    #[cfg(not(feature = "std"))]
+    true
+}
+
+/// Whether this kernel computes the convolution: on for this thread ([`with_winograd`]), a 3×3
+/// kernel, stride 1, no dilation, one group, at least [`MIN_CHANNELS`] input and output
+/// channels, any (symmetric) padding.
 pub(super) fn applies(d: &Dims) -> bool {
-    ENABLED
+    on()
         && d.kh == 3
         && d.kw == 3
         && d.stride == [1, 1]

@@ -101,7 +101,7 @@ pub mod conv;
 mod conv_backward;
 mod conv_forward;
 #[cfg(feature = "simd")]
-mod conv_winograd;
+pub(crate) mod conv_winograd;
 #[cfg(feature = "simd")]
 mod conv_winograd_weight;
 pub mod conv_transpose;
