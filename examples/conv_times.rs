@@ -51,7 +51,11 @@ fn main() -> anyhow::Result<()> {
             });
             (fwd, wgrad)
         });
-        let path = if winograd { "winograd on " } else { "winograd off" };
+        let path = if winograd {
+            "winograd on "
+        } else {
+            "winograd off"
+        };
         println!("{n}x{c}->{o}@{h} {path}: fwd {fwd:.3} ms, wgrad {wgrad:.3} ms");
     }
     Ok(())

@@ -24,7 +24,7 @@ use burn::tensor::TensorData;
 use burn::tensor::activation::{log_softmax, softmax};
 
 use super::em::{apply_crop_flip, crop_flip_draw};
-use super::tensor::read_scalar;
+use super::tensor::{read_scalar, read_values};
 use super::{AlbumProtector, FitReport, Fitted, MethodContext, MethodId, TrainingSet};
 use crate::config::{ClustersConfig, ResolvedClusters};
 use crate::device::ComputeDevice;
@@ -87,7 +87,8 @@ impl AlbumProtector for Clusters {
     }
 }
 
-/// Penultimate features of every image, on the host (`[n][F]`), in validation mode.
+/// Penultimate features of every image, on the host (`[n][F]`), in validation mode: computed
+/// batch by batch on the device, read back once.
 fn all_features(
     model: &Surrogate,
     x: &Tensor<4>,
@@ -97,8 +98,8 @@ fn all_features(
     let valid = model.valid();
     let n = x.dims()[0];
     let device = x.device();
-    let mut out = Vec::with_capacity(n);
-    for start in (0..n).step_by(batch) {
+    let mut parts = Vec::with_capacity(n.div_ceil(batch.max(1)));
+    for start in (0..n).step_by(batch.max(1)) {
         let end = (start + batch).min(n);
         let mut xb = x.clone().narrow(0, start, end - start);
         if let Some((delta, rows)) = delta_rows {
@@ -106,17 +107,15 @@ fn all_features(
             let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [end - start]), &device);
             xb = (xb + delta.clone().select(0, idx)).clamp(0.0, 1.0);
         }
-        let f = valid.features(xb);
-        let [b, d] = f.dims();
-        let v = f
-            .try_into_data()
-            .map_err(compute_err)?
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(compute_err)?;
-        out.extend((0..b).map(|i| v[i * d..(i + 1) * d].to_vec()));
+        parts.push(valid.features(xb));
     }
-    Ok(out)
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let f = Tensor::cat(parts, 0);
+    let d = f.dims()[1];
+    let v = read_values(f, METHOD)?;
+    Ok(v.chunks_exact(d.max(1)).map(<[f32]>::to_vec).collect())
 }
 
 fn nearest(f: &[f32], centres: &[Vec<f32>]) -> usize {
@@ -354,11 +353,7 @@ fn fit(
         }
     }
 
-    let values = delta
-        .try_into_data()
-        .map_err(compute_err)?
-        .try_into_vec::<f32>()
-        .map_err(compute_err)?;
+    let values = read_values(delta, METHOD)?;
     let plane = 3 * s * s;
     let deltas = assign
         .iter()

@@ -11,7 +11,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
 
-use super::tensor::{planar_to_tensor, tensor_to_planar};
+use super::tensor::{planar_to_tensor, read_scalar, tensor_to_planar};
 use super::{MethodContext, MethodId, Protector};
 use crate::config::ConvConfig;
 use crate::error::MethodError;
@@ -80,14 +80,7 @@ impl ConvFilters {
             ConvOptions::new([1, 1], [pad, pad], [1, 1], 3),
         );
         let y = if self.cfg.normalize_max {
-            let max: f32 =
-                y.clone()
-                    .max()
-                    .try_into_scalar::<f32>()
-                    .map_err(|e| MethodError::Compute {
-                        method: MethodId::Conv.id(),
-                        message: format!("{e:?}"),
-                    })?;
+            let max = read_scalar(y.clone().max(), MethodId::Conv.id())?;
             y.div_scalar(max.max(1e-6))
         } else {
             y

@@ -1,4 +1,7 @@
-//! The only place where image buffers become Burn tensors and back.
+//! The only place where image buffers become Burn tensors and back: every read from the
+//! compute device to the host in `protect` goes through [`read_values`], which counts it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -35,15 +38,34 @@ pub fn correct_on_device(
         .sum()
 }
 
-/// A one-element tensor read back as `f32` (once per round, not per step).
-pub fn read_scalar(t: Tensor<1>, method: &'static str) -> Result<f32, MethodError> {
+/// Reads from the compute device to the host made by [`read_values`], process-wide.
+static HOST_READS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times the protection methods have read a tensor back from the compute device in
+/// this process. On a GPU every read makes the host wait for the device to finish, so the
+/// optimisation loops keep losses and counts on the device and read them once per round, never
+/// per step or batch (`tests/host_reads.rs` counts them).
+pub fn host_reads() -> u64 {
+    HOST_READS.load(Ordering::Relaxed)
+}
+
+/// `t`'s values on the host as `f32`, row-major: one counted read.
+pub fn read_values<const D: usize>(
+    t: Tensor<D>,
+    method: &'static str,
+) -> Result<Vec<f32>, MethodError> {
+    HOST_READS.fetch_add(1, Ordering::Relaxed);
     let compute = |message: String| MethodError::Compute { method, message };
-    let data = t.try_into_data().map_err(|e| compute(format!("{e:?}")))?;
-    let values = data
+    t.try_into_data()
+        .map_err(|e| compute(format!("{e:?}")))?
         .convert::<f32>()
         .try_into_vec::<f32>()
-        .map_err(|e| compute(format!("{e:?}")))?;
-    Ok(values.first().copied().unwrap_or(0.0))
+        .map_err(|e| compute(format!("{e:?}")))
+}
+
+/// A one-element tensor read back as `f32` (once per round, not per step).
+pub fn read_scalar(t: Tensor<1>, method: &'static str) -> Result<f32, MethodError> {
+    Ok(read_values(t, method)?.first().copied().unwrap_or(0.0))
 }
 
 /// One planar perturbation per photo from `delta: [rows, 3, s, s]` (read back from the device
@@ -55,12 +77,7 @@ pub fn rows_to_planars(
     method: &'static str,
 ) -> Result<Vec<Planar>, MethodError> {
     let [_, c, h, w] = delta.dims();
-    let compute = |message: String| MethodError::Compute { method, message };
-    let values = delta
-        .try_into_data()
-        .map_err(|e| compute(format!("{e:?}")))?
-        .try_into_vec::<f32>()
-        .map_err(|e| compute(format!("{e:?}")))?;
+    let values = read_values(delta, method)?;
     let plane = c * h * w;
     Ok((0..n)
         .map(|i| {
@@ -89,12 +106,7 @@ pub fn tensor_to_planar(t: Tensor<4>, method: &'static str) -> Result<Planar, Me
             message: format!("expected a [1, 3, H, W] tensor, got [{n}, {c}, {h}, {w}]"),
         });
     }
-    let compute = |message: String| MethodError::Compute { method, message };
-    let data = t
-        .try_into_data()
-        .map_err(|e| compute(format!("{e:?}")))?
-        .try_into_vec::<f32>()
-        .map_err(|e| compute(format!("{e:?}")))?;
+    let data = read_values(t, method)?;
     Ok(Planar {
         width: w as u32,
         height: h as u32,

@@ -20,7 +20,7 @@ use crate::error::MethodError;
 use crate::imaging::Planar;
 use crate::model::Surrogate;
 use crate::progress::ProgressEvent;
-use crate::protect::tensor::{correct_on_device, read_scalar, tempered};
+use crate::protect::tensor::{correct_on_device, read_scalar, read_values, tempered};
 use crate::protect::{FitReport, Fitted, MethodContext, TrainingSet};
 use crate::rng::{BatchSampler, Rng, derive_seed};
 use crate::train::{Learner, Optimizer};
@@ -35,11 +35,7 @@ fn compute_err(e: impl std::fmt::Debug) -> MethodError {
 }
 
 fn to_vec(t: Tensor<1>) -> Result<Vec<f32>, MethodError> {
-    t.try_into_data()
-        .map_err(compute_err)?
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(compute_err)
+    read_values(t, METHOD)
 }
 
 struct Problem<'a> {
