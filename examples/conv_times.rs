@@ -42,19 +42,21 @@ fn main() -> anyhow::Result<()> {
     let opt = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
     for winograd in [true, false] {
         let (fwd, wgrad) = burn_flex::with_winograd(winograd, || {
-            let fwd = time(reps, || {
-                let _ = conv2d(x.clone(), w.clone(), None, opt.clone()).into_data();
-            });
-            let wgrad = time(reps, || {
-                let _ = conv2d_weight_backward(x.clone(), w.clone(), gy.clone(), opt.clone())
-                    .into_data();
-            });
-            (fwd, wgrad)
+            burn_flex::with_direct_conv(winograd, || {
+                let fwd = time(reps, || {
+                    let _ = conv2d(x.clone(), w.clone(), None, opt.clone()).into_data();
+                });
+                let wgrad = time(reps, || {
+                    let _ = conv2d_weight_backward(x.clone(), w.clone(), gy.clone(), opt.clone())
+                        .into_data();
+                });
+                (fwd, wgrad)
+            })
         });
         let path = if winograd {
-            "winograd on "
+            "new kernels on "
         } else {
-            "winograd off"
+            "new kernels off"
         };
         println!("{n}x{c}->{o}@{h} {path}: fwd {fwd:.3} ms, wgrad {wgrad:.3} ms");
     }

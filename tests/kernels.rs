@@ -347,18 +347,89 @@ fn all_cases() -> Vec<Case> {
             ..winograd
         },
     ]);
+    // Stride 1, at most 8 outputs from at least 256 input taps: the direct kernel when on. Widths
+    // below, at and past one vector (16 lanes), paddings 0, 2 and asymmetric, 1 to 8 outputs,
+    // one row, a 5×5 kernel; and an RGB input layer, whose input gradient is such a convolution
+    // (32 → 3, the one every δ-step computes).
+    let direct = Case {
+        c: 32,
+        o: 3,
+        h: 9,
+        w: 21,
+        ..base
+    };
+    all.extend([
+        direct,
+        Case {
+            o: 1,
+            w: 16,
+            ..direct
+        },
+        Case {
+            o: 8,
+            w: 5,
+            ..direct
+        },
+        Case {
+            o: 5,
+            pad: 0,
+            pad_end: 0,
+            ..direct
+        },
+        Case {
+            o: 7,
+            pad: 2,
+            pad_end: 2,
+            ..direct
+        },
+        Case {
+            pad: 0,
+            pad_end: 1,
+            h: 2,
+            w: 40,
+            ..direct
+        },
+        Case {
+            k: 5,
+            c: 11,
+            pad: 2,
+            pad_end: 2,
+            ..direct
+        },
+        Case {
+            n: 5,
+            c: 29,
+            o: 2,
+            h: 33,
+            w: 34,
+            ..direct
+        },
+        Case {
+            c: 3,
+            o: 32,
+            h: 20,
+            w: 18,
+            ..base
+        },
+    ]);
     all
 }
 
-/// `f(case)` for every case of [`all_cases`], with Winograd on and off; `f` returns the
-/// relative error to the f64 definition, which must stay under 1e-5.
+/// `f()` with the patch's Winograd and direct kernels both on (the default) or both off
+/// (im2col + GEMM for every shape they would take).
+fn with_new_kernels<R>(on: bool, f: impl FnOnce() -> R) -> R {
+    burn_flex::with_winograd(on, || burn_flex::with_direct_conv(on, f))
+}
+
+/// `f(case)` for every case of [`all_cases`], with the Winograd and direct kernels on and off;
+/// `f` returns the relative error to the f64 definition, which must stay under 1e-5.
 fn check_all(what: &str, f: impl Fn(Case) -> f64) {
-    for winograd in [true, false] {
+    for on in [true, false] {
         for case in all_cases() {
-            let err = burn_flex::with_winograd(winograd, || f(case));
+            let err = with_new_kernels(on, || f(case));
             assert!(
                 err < 1e-5,
-                "{what}, Winograd {winograd}, {case:?}: relative error {err:e}"
+                "{what}, new kernels {on}, {case:?}: relative error {err:e}"
             );
         }
     }
@@ -512,8 +583,26 @@ fn convolutions_do_not_depend_on_the_number_of_threads() {
         },
         Case { c: 6, o: 9, ..base },
         Case { stride: 2, ..base },
+        // the direct kernel: forward (32 → 3), input gradient (3 → 32), and one image split
+        // over two channel blocks (7 outputs)
+        Case {
+            c: 32,
+            o: 3,
+            ..base
+        },
+        Case {
+            c: 3,
+            o: 32,
+            ..base
+        },
+        Case {
+            n: 1,
+            c: 40,
+            o: 7,
+            ..base
+        },
     ];
-    for winograd in [true, false] {
+    for on in [true, false] {
         for case in cases {
             let runs: Vec<Vec<u32>> = [1, 2, 5]
                 .into_iter()
@@ -522,13 +611,13 @@ fn convolutions_do_not_depend_on_the_number_of_threads() {
                         .num_threads(threads)
                         .build()
                         .expect("a thread pool")
-                        .install(|| burn_flex::with_winograd(winograd, || conv_bits(&case)))
+                        .install(|| with_new_kernels(on, || conv_bits(&case)))
                 })
                 .collect();
             assert!(!runs[0].is_empty());
             assert!(
                 runs.iter().all(|r| r == &runs[0]),
-                "Winograd {winograd}, {case:?}: results differ between 1, 2 and 5 threads"
+                "new kernels {on}, {case:?}: results differ between 1, 2 and 5 threads"
             );
         }
     }
@@ -561,6 +650,42 @@ fn the_winograd_switch_reaches_forward_and_both_gradients() {
         assert_ne!(a, b, "{name}: the same bits with Winograd on and off");
     }
     assert_eq!(conv_bits(&case), on, "the default (on) did not come back");
+}
+
+#[test]
+fn the_direct_switch_reaches_the_forward_and_the_input_gradient() {
+    // As for Winograd: `with_direct_conv(false, …)` must reach the forward (64 → 3 outputs, the
+    // direct kernel's shape) and the input gradient of a layer with 3 inputs (3 → 64, whose
+    // gradient is a 64 → 3 convolution). Up to ~300 taps the GEMM here sums each output in the
+    // same order with the same fused multiply-adds and the bits agree (so the RGB layer's 32 → 3
+    // gradient, and the protected pixels, did not change: tests/golden.rs); past its depth
+    // blocking they differ, which shows the switch took effect.
+    let case = Case {
+        n: 2,
+        c: 64,
+        h: 9,
+        w: 40,
+        o: 3,
+        ..cases()[0]
+    };
+    let forward_len = case.n * case.o * case.h * case.w;
+    let on = conv_bits(&case);
+    let off = burn_flex::with_direct_conv(false, || conv_bits(&case));
+    assert_ne!(
+        on[..forward_len],
+        off[..forward_len],
+        "forward: same bits on and off"
+    );
+    let rgb = Case {
+        c: 3,
+        o: 64,
+        ..case
+    };
+    let dx_len = rgb.n * rgb.c * rgb.h * rgb.w;
+    let on = conv_bits(&rgb);
+    let off = burn_flex::with_direct_conv(false, || conv_bits(&rgb));
+    let dx = |v: &[u32]| v[v.len() - dx_len..].to_vec();
+    assert_ne!(dx(&on), dx(&off), "input gradient: same bits on and off");
 }
 
 /// Whether every value of each `[h, w]` plane of `t` (`[n, c, h, w]`) at least `margin` from the

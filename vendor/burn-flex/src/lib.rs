@@ -62,3 +62,18 @@ pub fn with_winograd<R>(on: bool, f: impl FnOnce() -> R) -> R {
         f()
     }
 }
+
+/// Runs `f` with the direct convolution kernel of unlearnable's patch (`PATCHES.md`: stride-1
+/// convolutions with at most 8 output channels, such as the input gradient of an RGB input
+/// layer) on (`true`, the default) or
+/// off (`false`: im2col + GEMM) on the current thread, then restores the previous setting; as
+/// [`with_winograd`], for comparing both paths in one process.
+pub fn with_direct_conv<R>(on: bool, f: impl FnOnce() -> R) -> R {
+    #[cfg(all(feature = "simd", feature = "std"))]
+    return ops::conv_direct::with_direct(on, f);
+    #[cfg(not(all(feature = "simd", feature = "std")))]
+    {
+        let _ = on;
+        f()
+    }
+}

@@ -24,7 +24,7 @@ use burn_std::{Bytes, ElementAdd, Shape};
 
 use super::conv_backward::{Dims, im2col_rows};
 #[cfg(feature = "simd")]
-use super::conv_winograd;
+use super::{conv_direct, conv_winograd};
 use crate::{FlexTensor, Layout};
 
 /// Smallest GEMM width (images × output positions) a chunk aims for.
@@ -129,6 +129,12 @@ where
     {
         let cast = bytemuck::cast_slice::<T, f32>;
         conv_winograd::forward(bytemuck::cast_slice_mut(&mut out), cast(x), cast(w), d);
+        return out;
+    }
+    #[cfg(feature = "simd")]
+    if core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>() && conv_direct::applies(&d) {
+        let cast = bytemuck::cast_slice::<T, f32>;
+        conv_direct::forward(bytemuck::cast_slice_mut(&mut out), cast(x), cast(w), d);
         return out;
     }
     let rows = d.rows();

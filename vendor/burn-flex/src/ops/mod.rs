@@ -99,6 +99,8 @@ pub mod comparison;
 mod conv_common;
 pub mod conv;
 mod conv_backward;
+#[cfg(feature = "simd")]
+pub(crate) mod conv_direct;
 mod conv_forward;
 #[cfg(feature = "simd")]
 pub(crate) mod conv_winograd;
