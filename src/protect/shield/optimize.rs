@@ -34,10 +34,6 @@ fn compute_err(e: impl std::fmt::Debug) -> MethodError {
     }
 }
 
-fn to_vec(t: Tensor<1>) -> Result<Vec<f32>, MethodError> {
-    read_values(t, METHOD)
-}
-
 struct Problem<'a> {
     x: Tensor<4>,
     m: Tensor<4>,
@@ -328,7 +324,7 @@ pub fn run(
     }
 
     let all: Vec<usize> = (0..n).collect();
-    let values = to_vec(p.pattern(&all, u, c).reshape([n * s * s]))?;
+    let values = read_values(p.pattern(&all, u, c).reshape([n * s * s]), METHOD)?;
     let plane = s * s;
     let deltas = (0..n)
         .map(|i| {
@@ -445,7 +441,7 @@ mod tests {
             side: 20,
             grid_up,
         };
-        let values = |t: Tensor<4>| to_vec(t.reshape([-1])).unwrap();
+        let values = |t: Tensor<4>| read_values(t, METHOD).unwrap();
         // An 8×8 tile over a 20×20 photo: every pixel equals the one 8 px to its left/above.
         let tile: Vec<f32> = (0..64).map(|i| i as f32).collect();
         let c = Tensor::<4>::from_data(TensorData::new(tile, [1, 1, 8, 8]), &device);
