@@ -11,11 +11,10 @@ mod common;
 use std::path::Path;
 
 use unlearnable::config::Quality;
-use unlearnable::progress::NullSink;
 use unlearnable::protect::tensor::host_reads;
-use unlearnable::{CancelToken, DeviceChoice, MethodId, ProtectConfig, ProtectJob, Strength};
+use unlearnable::{MethodId, ProtectConfig, Strength};
 
-use common::pattern;
+use common::{pattern, run_protect};
 
 /// An album of `per_group` small photos in each of two sub-folders.
 fn album(dir: &Path, per_group: u32) {
@@ -49,17 +48,8 @@ fn reads(
     train.theta_steps = theta;
     train.batch_size = 4;
     train.stop_accuracy = 1.0;
-    let job = ProtectJob {
-        inputs: vec![input.to_path_buf()],
-        out_dir: out.to_path_buf(),
-        config: cfg,
-        device: DeviceChoice::Cpu,
-        resume: false,
-        shard: None,
-    };
     let before = host_reads();
-    let summary =
-        unlearnable::job::run(&job, &NullSink, &CancelToken::new()).expect("the job runs");
+    let summary = run_protect(vec![input.to_path_buf()], out.to_path_buf(), cfg);
     let after = host_reads();
     let m = &summary.manifest;
     assert_eq!(m.summary.failed, 0, "{method}: {:?}", m.errors);
