@@ -14,7 +14,9 @@ fn quality_text(q: Quality) -> (&'static str, &'static str) {
         Quality::Balanced => ("Balanced", "More rounds and a larger working copy."),
         Quality::Thorough => (
             "Thorough",
-            "Most rounds and the largest model: strongest, slowest (use a GPU).",
+            "Most rounds and the largest model: slowest (use a GPU). On a processor the noise \
+             of the error-minimizing methods can show as faint blotches on smooth skies, \
+             depending on the seed: check at 1:1 before sharing.",
         ),
     }
 }
