@@ -111,6 +111,29 @@ pub enum ProgressEvent {
     },
 }
 
+impl ProgressEvent {
+    /// The [`ProgressEvent::Round`] of round `round` of `max_rounds` that began at `started`,
+    /// its remaining time estimated as this round's duration times the rounds left.
+    pub fn round(
+        round: u32,
+        max_rounds: u32,
+        images: usize,
+        accuracy: f32,
+        loss: f32,
+        started: std::time::Instant,
+    ) -> Self {
+        ProgressEvent::Round {
+            round,
+            max_rounds,
+            images,
+            accuracy,
+            loss,
+            eta_seconds: started.elapsed().as_secs_f64()
+                * f64::from(max_rounds.saturating_sub(round)),
+        }
+    }
+}
+
 /// Where events go. Implemented for channels and closures; must be callable from worker threads.
 pub trait ProgressSink: Sync {
     /// Deliver one event. Must not block for long.
@@ -135,4 +158,31 @@ pub struct NullSink;
 
 impl ProgressSink for NullSink {
     fn emit(&self, _event: ProgressEvent) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn eta(round: u32, max_rounds: u32, started: Instant) -> f64 {
+        match ProgressEvent::round(round, max_rounds, 10, 0.5, 1.0, started) {
+            ProgressEvent::Round { eta_seconds, .. } => eta_seconds,
+            other => panic!("not a round: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_round_estimates_the_rest_as_its_own_duration_times_the_rounds_left() {
+        let started = Instant::now()
+            .checked_sub(Duration::from_millis(200))
+            .expect("a clock older than 200 ms");
+        let three_left = eta(2, 5, started);
+        assert!(
+            (0.6..30.0).contains(&three_left),
+            "3 rounds left after a 0.2 s round: {three_left} s"
+        );
+        assert_eq!(eta(5, 5, started), 0.0, "the last round leaves nothing");
+        assert_eq!(eta(7, 5, started), 0.0, "past the limit: nothing, not a wrap-around");
+    }
 }

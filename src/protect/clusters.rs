@@ -200,14 +200,15 @@ pub fn feature_clusters(
             (learner, l) = learner.fit_batch(xb, label_tensor(&groups, &idx, &ad), lr);
             loss_sum = loss_sum + l;
         }
-        ctx.events.emit(ProgressEvent::Round {
+        let loss = read_scalar(loss_sum, METHOD)? / t.theta_steps.max(1) as f32;
+        ctx.events.emit(ProgressEvent::round(
             round,
-            max_rounds: total_rounds,
-            images: n,
-            accuracy: 0.0,
-            loss: read_scalar(loss_sum, METHOD)? / t.theta_steps.max(1) as f32,
-            eta_seconds: round_start.elapsed().as_secs_f64() * f64::from(total_rounds - round),
-        });
+            total_rounds,
+            n,
+            0.0,
+            loss,
+            round_start,
+        ));
     }
     let model = learner.model;
 
@@ -339,14 +340,15 @@ fn fit(
         fooled = hits as f32 / n as f32;
         rounds = round;
         let done = t.max_rounds + round;
-        ctx.events.emit(ProgressEvent::Round {
-            round: done,
-            max_rounds: total_rounds,
-            images: n,
-            accuracy: fooled,
-            loss: read_scalar(loss_sum, METHOD)? / t.steps.max(1) as f32,
-            eta_seconds: round_start.elapsed().as_secs_f64() * f64::from(total_rounds - done),
-        });
+        let loss = read_scalar(loss_sum, METHOD)? / t.steps.max(1) as f32;
+        ctx.events.emit(ProgressEvent::round(
+            done,
+            total_rounds,
+            n,
+            fooled,
+            loss,
+            round_start,
+        ));
         if fooled >= t.stop_accuracy {
             reached = true;
             break;

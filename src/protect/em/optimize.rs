@@ -312,15 +312,15 @@ pub fn run(
 
         acc = accuracy(&p, &learner.model, &delta, batch, &device)?;
         rounds = round;
-        let secs = round_start.elapsed().as_secs_f64();
-        ctx.events.emit(ProgressEvent::Round {
+        let loss = read_scalar(loss_sum, method)? / loss_count.max(1) as f32;
+        ctx.events.emit(ProgressEvent::round(
             round,
-            max_rounds: r.max_rounds,
-            images: n,
-            accuracy: acc,
-            loss: read_scalar(loss_sum, method)? / loss_count.max(1) as f32,
-            eta_seconds: secs * f64::from(r.max_rounds - round),
-        });
+            r.max_rounds,
+            n,
+            acc,
+            loss,
+            round_start,
+        ));
         if acc >= r.stop_accuracy {
             reached = true;
             break;

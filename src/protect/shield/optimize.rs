@@ -308,15 +308,14 @@ pub fn run(
         )?;
         rounds = round;
         let mean_loss = read_scalar(loss_sum, METHOD)? / loss_count.max(1) as f32;
-        let secs = round_start.elapsed().as_secs_f64();
-        ctx.events.emit(ProgressEvent::Round {
+        ctx.events.emit(ProgressEvent::round(
             round,
-            max_rounds: t.max_rounds,
-            images: n,
-            accuracy: acc,
-            loss: mean_loss,
-            eta_seconds: secs * f64::from(t.max_rounds - round),
-        });
+            t.max_rounds,
+            n,
+            acc,
+            mean_loss,
+            round_start,
+        ));
         if acc >= t.stop_accuracy {
             reached = true;
             break;

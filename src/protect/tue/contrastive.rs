@@ -194,15 +194,15 @@ pub fn run(
         acc = read_scalar(matched, method)?
             / (2 * chunks.iter().map(|c| c.len().max(2)).sum::<usize>()) as f32;
         rounds = round;
-        let secs = round_start.elapsed().as_secs_f64();
-        ctx.events.emit(ProgressEvent::Round {
+        let loss = read_scalar(loss_sum, method)? / loss_count.max(1) as f32;
+        ctx.events.emit(ProgressEvent::round(
             round,
-            max_rounds: t.max_rounds,
-            images: n,
-            accuracy: acc,
-            loss: read_scalar(loss_sum, method)? / loss_count.max(1) as f32,
-            eta_seconds: secs * f64::from(t.max_rounds - round),
-        });
+            t.max_rounds,
+            n,
+            acc,
+            loss,
+            round_start,
+        ));
         if acc >= t.stop_accuracy {
             reached = true;
             break;
