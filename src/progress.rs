@@ -183,6 +183,10 @@ mod tests {
             "3 rounds left after a 0.2 s round: {three_left} s"
         );
         assert_eq!(eta(5, 5, started), 0.0, "the last round leaves nothing");
-        assert_eq!(eta(7, 5, started), 0.0, "past the limit: nothing, not a wrap-around");
+        assert_eq!(
+            eta(7, 5, started),
+            0.0,
+            "past the limit: nothing, not a wrap-around"
+        );
     }
 }

@@ -31,15 +31,7 @@ fn em_config(method: MethodId) -> ProtectConfig {
 }
 
 fn protect(input: &Path, out: &Path, cfg: ProtectConfig) -> unlearnable::RunSummary {
-    let job = ProtectJob {
-        inputs: vec![input.to_path_buf()],
-        out_dir: out.to_path_buf(),
-        config: cfg,
-        device: DeviceChoice::Cpu,
-        resume: false,
-        shard: None,
-    };
-    unlearnable::job::run(&job, &NullSink, &CancelToken::new()).expect("job runs")
+    run_protect(vec![input.to_path_buf()], out.to_path_buf(), cfg)
 }
 
 /// Train a fresh small CNN for `steps` steps and report its accuracy on its own training data.

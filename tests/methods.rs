@@ -33,15 +33,7 @@ fn config(method: MethodId, rounds: u32, steps: u32, seed: u64) -> ProtectConfig
 }
 
 fn protect(input: &Path, out: &Path, cfg: ProtectConfig) -> unlearnable::RunSummary {
-    let job = ProtectJob {
-        inputs: vec![input.to_path_buf()],
-        out_dir: out.to_path_buf(),
-        config: cfg,
-        device: DeviceChoice::Cpu,
-        resume: false,
-        shard: None,
-    };
-    unlearnable::job::run(&job, &NullSink, &CancelToken::new()).expect("job runs")
+    run_protect(vec![input.to_path_buf()], out.to_path_buf(), cfg)
 }
 
 /// Clean held-out accuracy of a fresh small CNN trained for 300 steps.

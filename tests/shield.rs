@@ -9,24 +9,13 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use unlearnable::config::{MethodConfig, Quality, ShieldConfig};
 use unlearnable::manifest::Manifest;
-use unlearnable::progress::NullSink;
 use unlearnable::protect::shield::{jpeg::diff_jpeg, transforms};
-use unlearnable::{CancelToken, DeviceChoice, MethodId, ProtectConfig, ProtectJob, Strength};
+use unlearnable::{MethodId, ProtectConfig, Strength};
 
 use common::*;
 
 fn protect(input: &Path, out: &Path, cfg: ProtectConfig) -> Manifest {
-    let job = ProtectJob {
-        inputs: vec![input.to_path_buf()],
-        out_dir: out.to_path_buf(),
-        config: cfg,
-        device: DeviceChoice::Cpu,
-        resume: false,
-        shard: None,
-    };
-    unlearnable::job::run(&job, &NullSink, &CancelToken::new())
-        .expect("job runs")
-        .manifest
+    run_protect(vec![input.to_path_buf()], out.to_path_buf(), cfg).manifest
 }
 
 fn quick_shield() -> ProtectConfig {
