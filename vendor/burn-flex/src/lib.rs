@@ -54,13 +54,7 @@ pub use tensor::FlexTensor;
 /// and each gives the same bits for any number of threads; for comparing them in one process
 /// (tests, `examples/conv_times.rs`).
 pub fn with_winograd<R>(on: bool, f: impl FnOnce() -> R) -> R {
-    #[cfg(all(feature = "simd", feature = "std"))]
-    return ops::conv_winograd::with_winograd(on, f);
-    #[cfg(not(all(feature = "simd", feature = "std")))]
-    {
-        let _ = on;
-        f()
-    }
+    ops::kernel_switch::with(ops::kernel_switch::Kernel::Winograd, on, f)
 }
 
 /// Runs `f` with the direct convolution kernel of unlearnable's patch (`PATCHES.md`: stride-1
@@ -69,11 +63,5 @@ pub fn with_winograd<R>(on: bool, f: impl FnOnce() -> R) -> R {
 /// off (`false`: im2col + GEMM) on the current thread, then restores the previous setting; as
 /// [`with_winograd`], for comparing both paths in one process.
 pub fn with_direct_conv<R>(on: bool, f: impl FnOnce() -> R) -> R {
-    #[cfg(all(feature = "simd", feature = "std"))]
-    return ops::conv_direct::with_direct(on, f);
-    #[cfg(not(all(feature = "simd", feature = "std")))]
-    {
-        let _ = on;
-        f()
-    }
+    ops::kernel_switch::with(ops::kernel_switch::Kernel::Direct, on, f)
 }

@@ -20,6 +20,7 @@ use alloc::vec::Vec;
 use macerator::{Scalar, Simd, vload_unaligned, vstore_unaligned};
 
 use super::conv_backward::Dims;
+use super::kernel_switch::{Kernel, is_on};
 
 /// Most f32 lanes of a vector (AVX-512): the slack after each padded row, so that a vector
 /// load starting at the last output column stays inside the row.
@@ -33,41 +34,13 @@ const MAX_THIN_OUT: usize = 8;
 /// 0.64 ms; 32 → 3 on 64×64, batch 16: 0.93 against 1.85 ms).
 const MIN_TAPS: usize = 256;
 
-#[cfg(feature = "std")]
-std::thread_local! {
-    /// Whether convolutions on this thread may take this kernel ([`with_direct`]).
-    static ON: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
-}
-
-/// Runs `f` with this kernel allowed (`on`) or not on the current thread, then restores the
-/// previous setting (also when `f` panics). On by default.
-#[cfg(feature = "std")]
-pub fn with_direct<R>(on: bool, f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            ON.with(|a| a.set(self.0));
-        }
-    }
-    let _restore = Restore(ON.with(|a| a.replace(on)));
-    f()
-}
-
-/// Whether convolutions on the current thread may take this kernel.
-fn on() -> bool {
-    #[cfg(feature = "std")]
-    return ON.with(|a| a.get());
-    #[cfg(not(feature = "std"))]
-    true
-}
-
-/// Whether this kernel computes the convolution: on for this thread ([`with_direct`]), stride
+/// Whether this kernel computes the convolution: on for this thread (`kernel_switch`), stride
 /// 1, no dilation, one group, at most [`MAX_THIN_OUT`] output channels and at least
-/// [`MIN_TAPS`] input taps. (A shallow GEMM — an
-/// RGB input layer's 27 taps — was measured too: im2col stays faster there, 0.68 against
-/// 0.81 ms for 16 images 3 → 32 on 64×64.)
+/// [`MIN_TAPS`] input taps. (A shallow GEMM — an RGB input layer's 27 taps — was measured too:
+/// im2col stays faster there, 0.68 against 0.81 ms for 16 images 3 → 32 on 64×64.)
 pub(super) fn applies(d: &Dims) -> bool {
-    on() && d.groups == 1
+    is_on(Kernel::Direct)
+        && d.groups == 1
         && d.stride == [1, 1]
         && d.dilation == [1, 1]
         && d.n > 0
@@ -170,16 +143,17 @@ fn block_weights<const OB: usize>(w: &[f32], d: &Dims) -> Vec<f32> {
 
 /// The zero-padded copy of one image (`[C][rows][stride]`, see [`Padded`]).
 fn fill_padded(pad: &mut [f32], x: &[f32], d: &Dims, geo: Padded) {
+    // Padded column q ↔ input column q − pad₁; only columns < Wo + kw − 1 are read.
+    let width = d.wo + d.kw - 1;
+    let begin = d.pad[1].min(width);
+    let cols = d.w.min(width - begin);
     for (plane, src) in pad.chunks_exact_mut(geo.plane()).zip(x.chunks_exact(d.h * d.w)) {
         for (r, row) in plane.chunks_exact_mut(geo.stride).enumerate() {
-            let iy = r as isize - d.pad[0] as isize;
             row.fill(0.0);
+            let iy = r as isize - d.pad[0] as isize;
             if (0..d.h as isize).contains(&iy) {
-                let src = &src[iy as usize * d.w..][..d.w];
-                // Padded column q ↔ input column q − pad₁; only columns < Wo + kw − 1 are read.
-                let begin = d.pad[1].min(row.len());
-                let n = d.w.min(d.wo + d.kw - 1 - begin.min(d.wo + d.kw - 1));
-                row[begin..begin + n].copy_from_slice(&src[..n]);
+                let src = &src[iy as usize * d.w..][..cols];
+                row[begin..begin + cols].copy_from_slice(src);
             }
         }
     }

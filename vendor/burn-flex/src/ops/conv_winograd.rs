@@ -25,6 +25,7 @@
 use alloc::vec::Vec;
 
 use super::conv_backward::Dims;
+use super::kernel_switch::{Kernel, is_on};
 
 /// Channels (input and output) below which this path is not taken: with few channels the GEMMs
 /// are too small to amortise the transforms. Measured (batch 64, 2 threads): at 16–32 channels
@@ -38,39 +39,11 @@ const TARGET_TILES: usize = 256;
 /// Largest `V` + `M` buffers of a chunk, in elements (a chunk holds at least one tile row).
 const MAX_CHUNK_ELEMENTS: usize = 1024 * 1024;
 
-#[cfg(feature = "std")]
-std::thread_local! {
-    /// Whether convolutions on this thread may take this kernel ([`with_winograd`]).
-    static ON: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
-}
-
-/// Runs `f` with this kernel allowed (`on`) or not on the current thread, then restores the
-/// previous setting (also when `f` panics). On by default.
-#[cfg(feature = "std")]
-pub fn with_winograd<R>(on: bool, f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            ON.with(|a| a.set(self.0));
-        }
-    }
-    let _restore = Restore(ON.with(|a| a.replace(on)));
-    f()
-}
-
-/// Whether convolutions on the current thread may take this kernel.
-fn on() -> bool {
-    #[cfg(feature = "std")]
-    return ON.with(|a| a.get());
-    #[cfg(not(feature = "std"))]
-    true
-}
-
-/// Whether this kernel computes the convolution: on for this thread ([`with_winograd`]), a 3×3
+/// Whether this kernel computes the convolution: on for this thread (`kernel_switch`), a 3×3
 /// kernel, stride 1, no dilation, one group, at least [`MIN_CHANNELS`] input and output
 /// channels, any (symmetric) padding.
 pub(super) fn applies(d: &Dims) -> bool {
-    on()
+    is_on(Kernel::Winograd)
         && d.kh == 3
         && d.kw == 3
         && d.stride == [1, 1]

@@ -100,12 +100,13 @@ mod conv_common;
 pub mod conv;
 mod conv_backward;
 #[cfg(feature = "simd")]
-pub(crate) mod conv_direct;
+mod conv_direct;
 mod conv_forward;
 #[cfg(feature = "simd")]
-pub(crate) mod conv_winograd;
+mod conv_winograd;
 #[cfg(feature = "simd")]
 mod conv_winograd_weight;
+pub(crate) mod kernel_switch;
 pub mod conv_transpose;
 pub mod cumulative;
 pub mod deform_conv;
